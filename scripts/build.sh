@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Build everything the VM needs: the assembled kernel (bzImage), uapi headers,
+# the project's kselftests, the upstream selftests we run as regressions, and
+# the samples/benchmarks. Incremental and ccache'd.
+. "$(dirname "$0")/common.sh"
+
+FRAGMENTS=("$TOP/kconfig/qemu-test.config")
+[ -n "${EXTRA_CONFIG:-}" ] && FRAGMENTS+=("$EXTRA_CONFIG")
+
+kmake() { make -C "$SRC" O="$OBJ" -j"$JOBS" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
+
+# Every option a fragment asks for must be in the final .config as asked.
+check_config() {
+	local cfg=$1 frag line opt bad=0
+	for frag in "${FRAGMENTS[@]}"; do
+		while IFS= read -r line; do
+			case "$line" in
+			CONFIG_*=*)
+				grep -qxF "$line" "$cfg" || { echo "  wanted $line, got: $(grep -E "^(# )?${line%%=*}[= ]" "$cfg" || echo unset)"; bad=1; }
+				;;
+			"# CONFIG_"*" is not set")
+				opt=${line#\# }; opt=${opt%% *}
+				! grep -q "^$opt=" "$cfg" || { echo "  wanted $opt unset"; bad=1; }
+				;;
+			esac
+		done < "$frag"
+	done
+	return $bad
+}
+
+make_config() {
+	local tmp=$BUILD/kconfig.tmp
+	rm -rf "$tmp"; mkdir -p "$tmp"
+	(cd "$SRC" && scripts/kconfig/merge_config.sh -n -O "$tmp" "${FRAGMENTS[@]}") \
+		> "$tmp.log" 2>&1 || { cat "$tmp.log"; die "merge_config failed"; }
+	make -C "$SRC" O="$tmp" olddefconfig >> "$tmp.log" 2>&1
+	check_config "$tmp/.config" || die "required kernel options did not survive olddefconfig (kconfig/*.config); log: $tmp.log"
+	mkdir -p "$OBJ"
+	if ! cmp -s "$tmp/.config" "$OBJ/.config"; then
+		say "kernel config changed"
+		cp "$tmp/.config" "$OBJ/.config"
+	fi
+	rm -rf "$tmp" "$tmp.log"
+}
+
+build_kernel() {
+	say "building kernel (make -j$JOBS, ccache; log $LOGS/kernel-build.log)"
+	local t0=$SECONDS
+	if ! kmake bzImage headers > "$LOGS/kernel-build.log" 2>&1; then
+		grep -E 'error|Error' "$LOGS/kernel-build.log" | head -40 >&2
+		die "kernel build failed; full log $LOGS/kernel-build.log"
+	fi
+	grep -E 'warning:' "$LOGS/kernel-build.log" | grep -v '^scripts/' | head -20 >&2 || true
+	say "kernel built in $((SECONDS - t0)) s"
+}
+
+build_selftests() {
+	say "building kselftests: $SELFTEST_DIR"
+	rm -rf "$KST"
+	make -C "$SRC/tools/testing/selftests" O="$OBJ" TARGETS="$SELFTEST_DIR" \
+		KHDR_INCLUDES="-isystem $OBJ/usr/include" \
+		INSTALL_PATH="$KST" install > "$LOGS/selftests-build.log" 2>&1 ||
+		{ tail -40 "$LOGS/selftests-build.log" >&2; die "selftest build failed"; }
+}
+
+# Upstream selftests in the neighbourhood of this series, built as single
+# programs against the tree's headers (a full TARGETS=net build wants clang).
+build_upstream_tests() {
+	local out=$BUILD/upstream-tests net=$SRC/tools/testing/selftests/net
+	mkdir -p "$out"
+	local t
+	for t in msg_zerocopy io_uring_zerocopy_tx; do
+		local extra=()
+		# As net/Makefile does for this one program.
+		[ "$t" = io_uring_zerocopy_tx ] && extra=(-I"$SRC/tools/include")
+		gcc -O2 -Wall -isystem "$OBJ/usr/include" "${extra[@]}" \
+			-o "$out/$t" "$net/$t.c" -lpthread > "$LOGS/upstream-$t.log" 2>&1 ||
+			{ cat "$LOGS/upstream-$t.log" >&2; die "building upstream net/$t failed"; }
+	done
+}
+
+build_samples() {
+	local out=$BUILD/bin f
+	mkdir -p "$out"
+	for f in "$SRC"/samples/netfile/*.c; do
+		[ -e "$f" ] || continue
+		gcc -O2 -Wall -Wextra -isystem "$OBJ/usr/include" -o "$out/$(basename "$f" .c)" "$f" \
+			-lpthread -luring || die "building $f failed"
+	done
+}
+
+mkdir -p "$LOGS"
+host_setup
+"$TOP/scripts/assemble.sh"
+make_config
+build_kernel
+build_selftests
+build_upstream_tests
+build_samples
+[ -z "$(git -C "$SRC" status --porcelain)" ] || say "warning: the build wrote into $SRC"
+say "built: $OBJ/arch/x86/boot/bzImage"

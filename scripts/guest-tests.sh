@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs inside the test VM (see scripts/test.sh): the project's kselftests
+# through the installed run_kselftest.sh, then the upstream selftests this
+# series must not regress. Everything goes to the console and, as KTAP, to
+# $VM_OUT/results.tap for the host to count.
+#
+#   guest-tests.sh [-t COLLECTION:TEST]... [--no-upstream] [--only-upstream]
+. "$(dirname "$0")/common.sh"
+set +e
+
+out=${VM_OUT:-/tmp}/results.tap
+sel=() upstream=1 ours=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-t) sel+=(-t "$2"); shift 2 ;;
+	--no-upstream) upstream=0; shift ;;
+	--only-upstream) ours=0; shift ;;
+	*) die "unknown argument $1" ;;
+	esac
+done
+[ ${#sel[@]} -eq 0 ] || upstream=0
+
+# Tests write scratch files here; tmpfs, so page-cache only.
+export NETFILE_TMPDIR=/tmp
+
+run_upstream() {
+	local n=0 name script
+	local tests=(
+		"msg_zerocopy.sh 4 tcp -t 1"
+		"msg_zerocopy.sh 6 tcp -t 1"
+		"msg_zerocopy.sh 4 udp -t 1"
+		"msg_zerocopy.sh 6 udp -t 1"
+	)
+	local ip mode
+	for ip in 4 6; do
+		for mode in 1 2 3; do
+			tests+=("io_uring_zerocopy_tx.sh $ip tcp -m $mode -t 1 -n 1")
+			tests+=("io_uring_zerocopy_tx.sh $ip udp -m $mode -t 1 -n 32")
+		done
+	done
+	echo "TAP version 13"
+	echo "1..${#tests[@]}"
+	cd "$BUILD/upstream-tests" || return
+	for name in "${tests[@]}"; do
+		n=$((n + 1))
+		script=${name%% *}
+		echo "# upstream: net/$name"
+		local log rc
+		# shellcheck disable=SC2086
+		log=$(timeout 300 bash "$SRC/tools/testing/selftests/net/$script" ${name#* } 2>&1)
+		rc=$?
+		printf '%s\n' "$log" | sed 's/^/# /'
+		if [ "$rc" -eq 0 ]; then
+			echo "ok $n upstream: net/$name"
+		else
+			echo "not ok $n upstream: net/$name # exit $rc"
+		fi
+	done
+}
+
+{
+	if [ "$ours" = 1 ]; then
+		"$KST/run_kselftest.sh" "${sel[@]}"
+	fi
+	if [ "$upstream" = 1 ]; then
+		run_upstream
+	fi
+} 2>&1 | tee "$out"
+exit 0

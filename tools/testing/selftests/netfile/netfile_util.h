@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the netfile selftests: a deterministic byte pattern
+ * that can be checked at any stream offset, loopback TCP connections, and a
+ * sender thread that feeds a connection with the pattern.
+ */
+#ifndef NETFILE_UTIL_H
+#define NETFILE_UTIL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NETFILE_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* Byte at stream offset @off of the pattern named by @seed. */
+static inline uint8_t netfile_pattern_byte(uint64_t seed, uint64_t off)
+{
+	uint64_t x = (off >> 3) * 0x9e3779b97f4a7c15ULL ^ seed;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 29;
+	return x >> ((off & 7) * 8);
+}
+
+static inline void netfile_pattern_fill(void *buf, size_t len, uint64_t seed,
+					uint64_t off)
+{
+	uint8_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = netfile_pattern_byte(seed, off + i);
+}
+
+/*
+ * Check @len bytes at @buf against the pattern at stream offset @off.
+ * Returns the index of the first wrong byte, or -1 if all match.
+ */
+static inline ssize_t netfile_pattern_check(const void *buf, size_t len,
+					    uint64_t seed, uint64_t off)
+{
+	const uint8_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != netfile_pattern_byte(seed, off + i))
+			return i;
+	return -1;
+}
+
+/* FNV-1a, to report a checksum of what was moved alongside a mismatch. */
+static inline uint64_t netfile_fnv1a(uint64_t h, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len--) {
+		h ^= *p++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+#define NETFILE_FNV_INIT 0xcbf29ce484222325ULL
+
+/*
+ * A connected loopback TCP pair of the given family. Returns 0 and sets
+ * @client and @server, or -errno.
+ */
+static inline int netfile_tcp_pair(int family, int *client, int *server)
+{
+	struct sockaddr_storage ss = { .ss_family = family };
+	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+					     sizeof(struct sockaddr_in);
+	int lfd, cfd, sfd, err;
+
+	if (family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+	else
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+	lfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		return -errno;
+	if (bind(lfd, (struct sockaddr *)&ss, len) || listen(lfd, 1) ||
+	    getsockname(lfd, (struct sockaddr *)&ss, &len))
+		goto close_listener;
+	cfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cfd < 0)
+		goto close_listener;
+	if (connect(cfd, (struct sockaddr *)&ss, len))
+		goto close_client;
+	sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (sfd < 0)
+		goto close_client;
+	close(lfd);
+	*client = cfd;
+	*server = sfd;
+	return 0;
+
+close_client:
+	err = -errno;
+	close(cfd);
+	close(lfd);
+	return err;
+close_listener:
+	err = -errno;
+	close(lfd);
+	return err;
+}
+
+struct netfile_sender {
+	pthread_t thread;
+	int fd;			/* socket to write to */
+	uint64_t seed;
+	uint64_t total;		/* bytes to send */
+	size_t chunk;		/* max bytes per send() */
+	bool close_after;	/* close @fd when done */
+	uint64_t sent;		/* result: bytes sent */
+	int err;		/* result: errno of a failed send, or 0 */
+};
+
+static inline void *netfile_sender_main(void *arg)
+{
+	struct netfile_sender *s = arg;
+	size_t bufsz = s->chunk;
+	uint8_t *buf = malloc(bufsz);
+
+	if (!buf) {
+		s->err = ENOMEM;
+		return NULL;
+	}
+	while (s->sent < s->total) {
+		size_t n = NETFILE_MIN(bufsz, s->total - s->sent);
+		ssize_t w;
+
+		netfile_pattern_fill(buf, n, s->seed, s->sent);
+		w = send(s->fd, buf, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			s->err = errno;
+			break;
+		}
+		s->sent += w;
+	}
+	free(buf);
+	if (s->close_after)
+		close(s->fd);
+	return NULL;
+}
+
+static inline int netfile_sender_start(struct netfile_sender *s)
+{
+	return -pthread_create(&s->thread, NULL, netfile_sender_main, s);
+}
+
+static inline void netfile_sender_join(struct netfile_sender *s)
+{
+	pthread_join(s->thread, NULL);
+}
+
+/* An unlinked regular file in @dir (tmpfs by default), or -errno. */
+static inline int netfile_tmpfile(const char *dir)
+{
+	int fd;
+
+	if (!dir)
+		dir = getenv("NETFILE_TMPDIR") ?: "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Compare @len bytes of @fd at @off with the pattern at stream offset
+ * @stream_off. Returns -1 if equal, else the file offset of the first
+ * mismatch; a short file counts as a mismatch at EOF.
+ */
+static inline off_t netfile_file_check(int fd, off_t off, size_t len,
+				       uint64_t seed, uint64_t stream_off)
+{
+	size_t bufsz = 1 << 20, done = 0;
+	uint8_t *buf = malloc(bufsz);
+	off_t bad = -1;
+
+	if (!buf)
+		return off;
+	while (done < len) {
+		ssize_t r = pread(fd, buf, NETFILE_MIN(bufsz, len - done), off + done);
+		ssize_t at;
+
+		if (r <= 0) {
+			bad = off + done;
+			break;
+		}
+		at = netfile_pattern_check(buf, r, seed, stream_off + done);
+		if (at >= 0) {
+			bad = off + done + at;
+			break;
+		}
+		done += r;
+	}
+	free(buf);
+	return bad;
+}
+
+#endif /* NETFILE_UTIL_H */
