@@ -13,12 +13,24 @@ ln -sf /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
-mkdir -p /dev/pts /dev/shm
+mkdir -p /dev/pts /dev/shm /dev/.hostroot
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+# Keep a view of the host root: the scratch tmpfs below may cover the
+# repository (a CI checkout under /tmp).
+mount --bind / /dev/.hostroot
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t tmpfs -o mode=755 tmpfs /mnt
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	netfile.top=/tmp/* | netfile.top=/run/* | netfile.top=/mnt/*)
+		top=${arg#netfile.top=}
+		mkdir -p "$top"
+		mount --bind "/dev/.hostroot$top" "$top"
+		;;
+	esac
+done
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 

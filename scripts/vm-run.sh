@@ -74,7 +74,7 @@ pick_accel() {
 }
 
 accel=$(pick_accel)
-mapfile -t qemu < <(qemu_base "$accel" "$run_dir/out" "init=$TOP/scripts/guest-init.sh netfile.job=$run_dir/cmd")
+mapfile -t qemu < <(qemu_base "$accel" "$run_dir/out" "init=$TOP/scripts/guest-init.sh netfile.top=$TOP netfile.job=$run_dir/cmd")
 say "booting $(basename "$KERNEL") ($accel, $smp cpus, $mem, limit ${timeout_s}s); console: $console"
 
 set +e
