@@ -52,6 +52,7 @@ build_series() {
 		git_asm am -q --keep-cr "$p" ||
 			die "patch $(basename "$p") does not apply to the base; see 'git -C $ASM am --show-current-patch'"
 	done
+	[ -n "${PATCHES_ONLY:-}" ] && return 0
 	copy_new_files
 	# -f: the base's top-level .gitignore ignores new top-level paths.
 	git_asm add -A -f .
@@ -88,6 +89,10 @@ checkout_series() {
 
 mkdir -p "$BUILD"
 unpack_base
+if [ "${1:-}" = --patches-only ]; then
+	PATCHES_ONLY=1
+fi
 build_series
+[ -n "${PATCHES_ONLY:-}" ] && { say "build/assemble holds base + patches, ready to edit"; exit 0; }
 checkout_series
 say "assembled tree at $SRC ($(git -C "$SRC" log --oneline base..HEAD | wc -l) commits on base)"

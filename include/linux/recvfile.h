@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _LINUX_RECVFILE_H
+#define _LINUX_RECVFILE_H
+
+#include <linux/bvec.h>
+#include <linux/types.h>
+#include <uapi/linux/recvfile.h>
+
+struct file;
+struct page;
+struct sock;
+
+/* Bounds of one batch: what is pinned between two waits for the socket. */
+#define RECVFILE_MAX_SEGS	64
+#define RECVFILE_MAX_BATCH	(1U << 20)
+
+/**
+ * struct recvfile_batch - received bytes held for one write to the page cache
+ * @seq: TCP sequence number of the first byte (copied_seq when collected)
+ * @len: number of bytes described by @bvec
+ * @nr_segs: entries used in @bvec
+ * @bounce: page that linear skb data is copied into, or NULL
+ * @bounce_used: bytes of @bounce in use
+ * @bvec: one page reference per entry; the bytes stay queued on the socket
+ *	  until they are consumed with tcp_recvfile_consume()
+ */
+struct recvfile_batch {
+	u32 seq;
+	size_t len;
+	unsigned int nr_segs;
+	struct page *bounce;
+	unsigned int bounce_used;
+	struct bio_vec bvec[RECVFILE_MAX_SEGS];
+};
+
+bool tcp_recvfile_supported(const struct sock *sk);
+int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
+			 size_t max, long *timeo, bool moved);
+int tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len);
+void recvfile_batch_release(struct recvfile_batch *batch);
+
+#ifdef CONFIG_INET
+ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
+		    size_t count, unsigned int flags);
+#else
+static inline ssize_t do_recvfile(struct file *in, struct file *out,
+				  loff_t *ppos, size_t count,
+				  unsigned int flags)
+{
+	return -EOPNOTSUPP;
+}
+#endif
+
+#endif /* _LINUX_RECVFILE_H */

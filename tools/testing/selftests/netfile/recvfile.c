@@ -1,0 +1,777 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * recvfile(2) and direct splice(socket -> file): byte-exact transfers, the
+ * exact accounting of partial failure (what reached the file was consumed
+ * from the socket, the rest is still there), waiting semantics, and the
+ * errno of every bad argument.
+ */
+#include "netfile_util.h"
+
+#include <linux/recvfile.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "../kselftest_harness.h"
+
+#ifndef __NR_recvfile
+#define __NR_recvfile 463
+#endif
+
+static ssize_t sys_recvfile(int out, int in, loff_t *off, size_t count,
+			    unsigned int flags)
+{
+	return syscall(__NR_recvfile, out, in, off, count, flags);
+}
+
+enum api { API_RECVFILE, API_SPLICE };
+
+/* One call through either interface; splice has no WAITALL. */
+static ssize_t move(enum api api, int out, int in, loff_t *off, size_t count,
+		    unsigned int flags)
+{
+	if (api == API_SPLICE)
+		return splice(in, NULL, out, off, count,
+			      flags & RECVFILE_NONBLOCK ? SPLICE_F_NONBLOCK : 0);
+	return sys_recvfile(out, in, off, count, flags);
+}
+
+/* Read what is left on @fd (until EOF) and check it is the pattern from @at. */
+static uint64_t drain_and_check(struct __test_metadata *_metadata, int fd,
+				uint64_t seed, uint64_t at)
+{
+	char buf[65536];
+	uint64_t got = 0;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		EXPECT_EQ(-1, netfile_pattern_check(buf, n, seed, at + got));
+		got += n;
+	}
+	EXPECT_EQ(0, n);
+	return got;
+}
+
+/* Tests that need more than the harness's default 30 s. */
+FIXTURE(slow) {};
+FIXTURE_SETUP(slow) {}
+FIXTURE_TEARDOWN(slow) {}
+
+/* ---- byte-exact transfers ------------------------------------------------ */
+
+FIXTURE(xfer) {
+	int client, server, file;
+	struct netfile_sender sender;
+};
+
+FIXTURE_VARIANT(xfer) {
+	int family;
+	enum api api;
+	uint64_t size;
+	off_t file_off;
+	size_t send_chunk;
+	size_t call_max;	/* count per call */
+	unsigned int flags;
+};
+
+#define XFER(_name, _fam, _api, _size, _off, _chunk, _max, _flags)	\
+	FIXTURE_VARIANT_ADD(xfer, _name) {				\
+		.family = _fam, .api = _api, .size = _size,		\
+		.file_off = _off, .send_chunk = _chunk,			\
+		.call_max = _max, .flags = _flags,			\
+	}
+
+XFER(v4_1_byte, AF_INET, API_RECVFILE, 1, 0, 65536, 1 << 20, 0);
+XFER(v4_page_odd_off, AF_INET, API_RECVFILE, 4096, 4095, 65536, 1 << 20, 0);
+XFER(v4_odd_size, AF_INET, API_RECVFILE, 100003, 1, 7919, 1 << 20, 0);
+XFER(v4_small_calls, AF_INET, API_RECVFILE, 1 << 20, 3, 65536, 1237, 0);
+XFER(v4_1m_waitall, AF_INET, API_RECVFILE, 1 << 20, 0, 1000, 1 << 20,
+     RECVFILE_WAITALL);
+XFER(v4_8m_waitall, AF_INET, API_RECVFILE, 8 << 20, 4096 * 3 + 5, 1 << 20,
+     8 << 20, RECVFILE_WAITALL);
+XFER(v4_64m, AF_INET, API_RECVFILE, 64 << 20, 511, 1 << 20, 64 << 20, 0);
+XFER(v6_odd, AF_INET6, API_RECVFILE, (3 << 20) + 17, 12345, 65536, 1 << 20, 0);
+XFER(v6_8m_waitall, AF_INET6, API_RECVFILE, 8 << 20, 0, 256 << 10, 8 << 20,
+     RECVFILE_WAITALL);
+XFER(splice_v4_odd, AF_INET, API_SPLICE, (2 << 20) - 3, 7, 65536, 1 << 20, 0);
+XFER(splice_v6_1_byte, AF_INET6, API_SPLICE, 1, 0, 65536, 1 << 20, 0);
+
+FIXTURE_SETUP(xfer)
+{
+	int ret = netfile_tcp_pair(variant->family, &self->client, &self->server);
+
+	if (ret == -EAFNOSUPPORT || ret == -EADDRNOTAVAIL)
+		SKIP(return, "address family %d not available", variant->family);
+	ASSERT_EQ(0, ret);
+	self->file = netfile_tmpfile(NULL);
+	ASSERT_LE(0, self->file);
+	self->sender = (struct netfile_sender) {
+		.fd = self->client, .seed = variant->size * 7 + variant->file_off,
+		.total = variant->size, .chunk = variant->send_chunk,
+		.close_after = true,
+	};
+	ASSERT_EQ(0, netfile_sender_start(&self->sender));
+}
+
+FIXTURE_TEARDOWN(xfer)
+{
+	close(self->server);
+	close(self->file);
+}
+
+TEST_F_TIMEOUT(xfer, byte_exact, 600)
+{
+	loff_t off = variant->file_off;
+	uint64_t moved = 0;
+	struct stat st;
+	ssize_t n;
+
+	while ((n = move(variant->api, self->file, self->server, &off,
+			 variant->call_max, variant->flags)) > 0) {
+		moved += n;
+		ASSERT_EQ(variant->file_off + moved, off);
+		if (variant->flags & RECVFILE_WAITALL && moved < variant->size)
+			ASSERT_EQ(variant->call_max, n);
+	}
+	ASSERT_EQ(0, n) TH_LOG("moved %llu then: %s", (unsigned long long)moved,
+			       strerror(errno));
+	netfile_sender_join(&self->sender);
+	ASSERT_EQ(0, self->sender.err);
+	EXPECT_EQ(variant->size, moved);
+	ASSERT_EQ(0, fstat(self->file, &st));
+	EXPECT_EQ(variant->file_off + variant->size, st.st_size);
+	EXPECT_EQ(-1, netfile_file_check(self->file, variant->file_off,
+					 variant->size, self->sender.seed, 0));
+}
+
+/* A peer that trickles small random chunks with pauses. */
+struct trickle {
+	int fd;
+	uint64_t seed, total;
+};
+
+static void *trickle_main(void *arg)
+{
+	struct trickle *t = arg;
+	uint64_t sent = 0, rnd = t->seed | 1;
+	char buf[3000];
+
+	while (sent < t->total) {
+		size_t n;
+
+		rnd ^= rnd << 13;
+		rnd ^= rnd >> 7;
+		rnd ^= rnd << 17;
+		n = NETFILE_MIN(1 + rnd % sizeof(buf), t->total - sent);
+		netfile_pattern_fill(buf, n, t->seed, sent);
+		if (send(t->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+			break;
+		sent += n;
+		if (rnd % 4 == 0)
+			usleep(rnd % 3000);
+	}
+	close(t->fd);
+	return NULL;
+}
+
+TEST(trickling_peer_waitall)
+{
+	struct trickle t = { .seed = 99, .total = 300000 };
+	int client, server, file;
+	loff_t off = 0;
+	pthread_t th;
+	ssize_t n;
+
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &client, &server));
+	file = netfile_tmpfile(NULL);
+	ASSERT_LE(0, file);
+	t.fd = client;
+	ASSERT_EQ(0, pthread_create(&th, NULL, trickle_main, &t));
+	n = sys_recvfile(file, server, &off, t.total, RECVFILE_WAITALL);
+	EXPECT_EQ(t.total, n);
+	pthread_join(th, NULL);
+	EXPECT_EQ(-1, netfile_file_check(file, 0, t.total, t.seed, 0));
+	EXPECT_EQ(0, sys_recvfile(file, server, &off, 1, 0));
+	close(server);
+	close(file);
+}
+
+/* Many connections into one file, each at its own disjoint range. */
+#define NR_CONNS 8
+#define CONN_BYTES (1 << 20)
+
+struct conn {
+	int client, server, file;
+	uint64_t seed;
+	ssize_t moved;
+	int err;
+};
+
+static void *conn_receiver(void *arg)
+{
+	struct conn *c = arg;
+	loff_t off = c->seed * CONN_BYTES;
+	ssize_t n;
+
+	c->moved = 0;
+	while ((n = sys_recvfile(c->file, c->server, &off, CONN_BYTES, 0)) > 0)
+		c->moved += n;
+	c->err = n < 0 ? errno : 0;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(slow, concurrent_connections_one_file, 300)
+{
+	struct netfile_sender senders[NR_CONNS];
+	struct conn conns[NR_CONNS];
+	pthread_t th[NR_CONNS];
+	int file = netfile_tmpfile(NULL), i;
+
+	ASSERT_LE(0, file);
+	for (i = 0; i < NR_CONNS; i++) {
+		conns[i] = (struct conn) { .file = file, .seed = i };
+		ASSERT_EQ(0, netfile_tcp_pair(i % 2 ? AF_INET6 : AF_INET,
+					      &conns[i].client, &conns[i].server));
+		senders[i] = (struct netfile_sender) {
+			.fd = conns[i].client, .seed = i, .total = CONN_BYTES,
+			.chunk = 4096 * (i + 1) + i, .close_after = true,
+		};
+		ASSERT_EQ(0, netfile_sender_start(&senders[i]));
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, conn_receiver, &conns[i]));
+	}
+	for (i = 0; i < NR_CONNS; i++) {
+		pthread_join(th[i], NULL);
+		netfile_sender_join(&senders[i]);
+		EXPECT_EQ(0, conns[i].err);
+		EXPECT_EQ(CONN_BYTES, conns[i].moved);
+		EXPECT_EQ(-1, netfile_file_check(file, (off_t)i * CONN_BYTES,
+						 CONN_BYTES, i, 0));
+		close(conns[i].server);
+	}
+	close(file);
+}
+
+/* ---- partial failure: what the file took is what the socket lost -------- */
+
+/* A private mount of @fstype at a fresh directory; returns 0 or -errno. */
+static int private_mount(const char *dir, const char *fstype, const char *src,
+			 const char *opts)
+{
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return -errno;
+	mkdir(dir, 0755);
+	if (mount(src, dir, fstype, 0, opts))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Send @total bytes into a filesystem with less room; recvfile must stop
+ * with the count that reached the file, and every other byte must still
+ * be readable from the socket, in order.
+ */
+static void check_enospc(struct __test_metadata *_metadata, const char *dir,
+			 uint64_t total)
+{
+	struct netfile_sender s = { .seed = 4242, .total = total,
+				    .chunk = 65536, .close_after = true };
+	char path[256];
+	int server, file;
+	uint64_t moved = 0, rest;
+	loff_t off = 0;
+	struct stat st;
+	ssize_t n;
+
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &s.fd, &server));
+	snprintf(path, sizeof(path), "%s/data", dir);
+	file = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, netfile_sender_start(&s));
+
+	while ((n = sys_recvfile(file, server, &off, total, RECVFILE_WAITALL)) > 0)
+		moved += n;
+	ASSERT_EQ(-1, n);
+	EXPECT_EQ(ENOSPC, errno);
+	EXPECT_LT(0, moved);
+	EXPECT_GT(total, moved);
+	EXPECT_EQ(moved, off);
+
+	ASSERT_EQ(0, fstat(file, &st));
+	EXPECT_EQ(moved, st.st_size);
+	EXPECT_EQ(-1, netfile_file_check(file, 0, moved, s.seed, 0));
+
+	rest = drain_and_check(_metadata, server, s.seed, moved);
+	EXPECT_EQ(total, moved + rest);
+	netfile_sender_join(&s);
+	TH_LOG("%llu bytes stored, %llu left on the socket",
+	       (unsigned long long)moved, (unsigned long long)rest);
+	close(server);
+	close(file);
+}
+
+TEST_F_TIMEOUT(slow, enospc_tmpfs_exact_accounting, 120)
+{
+	int ret = private_mount("/tmp/netfile-small", "tmpfs", "none", "size=1m");
+
+	if (ret == -EPERM)
+		SKIP(return, "needs CAP_SYS_ADMIN to mount");
+	ASSERT_EQ(0, ret);
+	check_enospc(_metadata, "/tmp/netfile-small", 3 << 20);
+}
+
+TEST_F_TIMEOUT(slow, enospc_ext4_exact_accounting, 180)
+{
+	const char *img = "/tmp/netfile-ext4.img";
+	char cmd[256];
+	int ret;
+
+	snprintf(cmd, sizeof(cmd),
+		 "mkfs.ext4 -q -F -b 4096 -O ^has_journal %s 4M >/dev/null 2>&1", img);
+	if (system(cmd))
+		SKIP(return, "mkfs.ext4 not available");
+	ret = private_mount("/tmp/netfile-ext4", "ext4", img, "");
+	if (ret) {
+		/* mount(2) does not set up loop devices: let mount(8) do it. */
+		snprintf(cmd, sizeof(cmd), "mount -o loop %s /tmp/netfile-ext4", img);
+		if (system(cmd))
+			SKIP(return, "cannot mount an ext4 image");
+	}
+	check_enospc(_metadata, "/tmp/netfile-ext4", 8 << 20);
+}
+
+TEST(rlimit_fsize)
+{
+	struct netfile_sender s = { .seed = 77, .total = 256 << 10,
+				    .chunk = 65536, .close_after = true };
+	struct rlimit rl = { .rlim_cur = 100000, .rlim_max = RLIM_INFINITY };
+	int server, file = netfile_tmpfile(NULL);
+	loff_t off = 0;
+	uint64_t rest;
+	ssize_t n;
+
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &s.fd, &server));
+	ASSERT_EQ(0, netfile_sender_start(&s));
+	signal(SIGXFSZ, SIG_IGN);
+	ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &rl));
+
+	n = sys_recvfile(file, server, &off, s.total, RECVFILE_WAITALL);
+	EXPECT_EQ(100000, n);
+	n = sys_recvfile(file, server, &off, s.total, RECVFILE_WAITALL);
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(EFBIG, errno);
+	EXPECT_EQ(100000, off);
+	EXPECT_EQ(-1, netfile_file_check(file, 0, 100000, s.seed, 0));
+	rest = drain_and_check(_metadata, server, s.seed, 100000);
+	EXPECT_EQ(s.total - 100000, rest);
+	netfile_sender_join(&s);
+	close(server);
+	close(file);
+}
+
+/* Sealed memfds refuse, and the socket keeps its data. */
+TEST(sealed_memfd_refused)
+{
+	int client, server, memfd;
+	loff_t off = 0;
+	char c;
+
+	memfd = memfd_create("netfile", MFD_ALLOW_SEALING);
+	ASSERT_LE(0, memfd);
+	ASSERT_EQ(0, fcntl(memfd, F_ADD_SEALS, F_SEAL_GROW));
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &client, &server));
+	ASSERT_EQ(1, write(client, "s", 1));
+	EXPECT_EQ(-1, sys_recvfile(memfd, server, &off, 1, 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(1, read(server, &c, 1));
+
+	ASSERT_EQ(0, fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE));
+	ASSERT_EQ(1, write(client, "t", 1));
+	EXPECT_EQ(-1, sys_recvfile(memfd, server, &off, 1, 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(1, read(server, &c, 1));
+	EXPECT_EQ('t', c);
+	close(client);
+	close(server);
+	close(memfd);
+}
+
+/* ---- waiting: timeouts, signals, EOF, reset ------------------------------ */
+
+FIXTURE(conn) {
+	int client, server, file;
+};
+
+FIXTURE_SETUP(conn)
+{
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &self->client, &self->server));
+	self->file = netfile_tmpfile(NULL);
+	ASSERT_LE(0, self->file);
+}
+
+FIXTURE_TEARDOWN(conn)
+{
+	close(self->client);
+	close(self->server);
+	close(self->file);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+TEST_F(conn, rcvtimeo_times_out)
+{
+	struct timeval tv = { .tv_usec = 200000 };
+	loff_t off = 0;
+	double t0;
+
+	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	t0 = now_s();
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 4096, 0));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_LE(0.15, now_s() - t0);
+	EXPECT_EQ(0, off);
+}
+
+TEST_F(conn, rcvtimeo_waitall_returns_partial)
+{
+	struct timeval tv = { .tv_usec = 200000 };
+	char buf[5000];
+	loff_t off = 0;
+
+	netfile_pattern_fill(buf, sizeof(buf), 5, 0);
+	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	ASSERT_EQ(sizeof(buf), write(self->client, buf, sizeof(buf)));
+	EXPECT_EQ(sizeof(buf), sys_recvfile(self->file, self->server, &off, 1 << 20,
+					    RECVFILE_WAITALL));
+	EXPECT_EQ(-1, netfile_file_check(self->file, 0, sizeof(buf), 5, 0));
+}
+
+TEST_F(conn, nonblock_empty_is_eagain)
+{
+	loff_t off = 0;
+	int fl;
+
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 10, RECVFILE_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(-1, splice(self->server, NULL, self->file, &off, 10, SPLICE_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	fl = fcntl(self->server, F_GETFL);
+	ASSERT_EQ(0, fcntl(self->server, F_SETFL, fl | O_NONBLOCK));
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 10, 0));
+	EXPECT_EQ(EAGAIN, errno);
+	/* Queued data is moved without waiting for the rest. */
+	ASSERT_EQ(3, write(self->client, "abc", 3));
+	usleep(50000);
+	EXPECT_EQ(3, sys_recvfile(self->file, self->server, &off, 10, RECVFILE_NONBLOCK));
+}
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+struct killer {
+	pthread_t target;
+	int delay_ms;
+};
+
+static void *kill_later(void *arg)
+{
+	struct killer *k = arg;
+
+	usleep(k->delay_ms * 1000);
+	pthread_kill(k->target, SIGUSR1);
+	return NULL;
+}
+
+TEST_F(conn, signal_interrupts_wait)
+{
+	struct sigaction sa = { .sa_handler = on_sigusr1 };	/* no SA_RESTART */
+	struct killer k = { .target = pthread_self(), .delay_ms = 200 };
+	loff_t off = 0;
+	pthread_t th;
+	char c;
+
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, pthread_create(&th, NULL, kill_later, &k));
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 4096, 0));
+	EXPECT_EQ(EINTR, errno);
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, off);
+
+	/* With data moved before the signal, the count is returned. */
+	ASSERT_EQ(1, write(self->client, "x", 1));
+	ASSERT_EQ(0, pthread_create(&th, NULL, kill_later, &k));
+	EXPECT_EQ(1, sys_recvfile(self->file, self->server, &off, 4096, RECVFILE_WAITALL));
+	pthread_join(th, NULL);
+	ASSERT_EQ(1, pread(self->file, &c, 1, 0));
+	EXPECT_EQ('x', c);
+}
+
+TEST_F(conn, eof_midway_returns_count_then_zero)
+{
+	char buf[1000];
+	loff_t off = 0;
+
+	netfile_pattern_fill(buf, sizeof(buf), 1, 0);
+	ASSERT_EQ(sizeof(buf), write(self->client, buf, sizeof(buf)));
+	ASSERT_EQ(0, shutdown(self->client, SHUT_WR));
+	EXPECT_EQ(sizeof(buf), sys_recvfile(self->file, self->server, &off, 5000,
+					    RECVFILE_WAITALL));
+	EXPECT_EQ(0, sys_recvfile(self->file, self->server, &off, 5000, 0));
+	EXPECT_EQ(-1, netfile_file_check(self->file, 0, sizeof(buf), 1, 0));
+}
+
+TEST_F(conn, peer_reset)
+{
+	struct linger lin = { .l_onoff = 1, .l_linger = 0 };
+	char buf[3000];
+	loff_t off = 0;
+	ssize_t n;
+
+	netfile_pattern_fill(buf, sizeof(buf), 3, 0);
+	ASSERT_EQ(sizeof(buf), write(self->client, buf, sizeof(buf)));
+	usleep(50000);
+	ASSERT_EQ(0, setsockopt(self->client, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin)));
+	close(self->client);
+	self->client = -1;
+	usleep(50000);
+	/* Whatever was moved is exact; then the reset is reported. */
+	n = sys_recvfile(self->file, self->server, &off, 1 << 20, RECVFILE_WAITALL);
+	if (n > 0) {
+		EXPECT_GE(sizeof(buf), n);
+		EXPECT_EQ(-1, netfile_file_check(self->file, 0, n, 3, 0));
+		n = sys_recvfile(self->file, self->server, &off, 1 << 20, 0);
+	}
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(ECONNRESET, errno);
+}
+
+/* ---- bad arguments -------------------------------------------------------- */
+
+TEST_F(conn, bad_flags)
+{
+	loff_t off = 0;
+
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, 0x4));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, ~0U));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(conn, bad_fds)
+{
+	int ro, path, dirfd, pfd[2], udp, listener, unconnected;
+	loff_t off = 0;
+	char name[64];
+
+	EXPECT_EQ(-1, sys_recvfile(-1, self->server, &off, 1, 0));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, sys_recvfile(self->file, -1, &off, 1, 0));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, sys_recvfile(self->file, 1000000, &off, 1, 0));
+	EXPECT_EQ(EBADF, errno);
+
+	/* input is not a socket */
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->file, &off, 1, 0));
+	EXPECT_EQ(ENOTSOCK, errno);
+
+	/* output not writable */
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", self->file);
+	ro = open(name, O_RDONLY);
+	ASSERT_LE(0, ro);
+	EXPECT_EQ(-1, sys_recvfile(ro, self->server, &off, 1, 0));
+	EXPECT_EQ(EBADF, errno);
+	path = open("/tmp", O_PATH);
+	ASSERT_LE(0, path);
+	EXPECT_EQ(-1, sys_recvfile(path, self->server, &off, 1, 0));
+	EXPECT_EQ(EBADF, errno);
+	dirfd = open("/tmp", O_RDONLY | O_DIRECTORY);
+	EXPECT_EQ(-1, sys_recvfile(dirfd, self->server, &off, 1, 0));
+	EXPECT_EQ(EBADF, errno);
+
+	/* output is not a regular file */
+	ASSERT_EQ(0, pipe(pfd));
+	EXPECT_EQ(-1, sys_recvfile(pfd[1], self->server, NULL, 1, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, sys_recvfile(self->client, self->server, NULL, 1, 0));
+	EXPECT_EQ(EINVAL, errno);
+
+	/* not a connected stream socket */
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	EXPECT_EQ(-1, sys_recvfile(self->file, udp, &off, 1, 0));
+	EXPECT_EQ(EINVAL, errno);
+	listener = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_EQ(0, listen(listener, 1));
+	EXPECT_EQ(-1, sys_recvfile(self->file, listener, &off, 1, 0));
+	EXPECT_EQ(ENOTCONN, errno);
+	unconnected = socket(AF_INET6, SOCK_STREAM, 0);
+	EXPECT_EQ(-1, sys_recvfile(self->file, unconnected, &off, 1, RECVFILE_NONBLOCK));
+	EXPECT_EQ(ENOTCONN, errno);
+
+	close(ro);
+	close(path);
+	close(dirfd);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(udp);
+	close(listener);
+	close(unconnected);
+}
+
+TEST_F(conn, append_and_direct_refused)
+{
+	char name[64];
+	loff_t off = 0;
+	int fd;
+	char c;
+
+	ASSERT_EQ(1, write(self->client, "a", 1));
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", self->file);
+	fd = open(name, O_WRONLY | O_APPEND);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, sys_recvfile(fd, self->server, NULL, 1, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, splice(self->server, NULL, fd, NULL, 1, 0));
+	EXPECT_EQ(EINVAL, errno);
+	close(fd);
+	if (!fcntl(self->file, F_SETFL, O_DIRECT)) {
+		EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, 0));
+		EXPECT_EQ(EINVAL, errno);
+	}
+	/* Nothing was consumed. */
+	EXPECT_EQ(1, read(self->server, &c, 1));
+}
+
+TEST_F(conn, bad_offsets)
+{
+	loff_t off = -1;
+	char c;
+
+	ASSERT_EQ(1, write(self->client, "o", 1));
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, (loff_t *)1, 1, 0));
+	EXPECT_EQ(EFAULT, errno);
+	/* Read-only memory: the result could not be stored, so nothing moves. */
+	off = 0;
+	{
+		loff_t *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		ASSERT_NE(MAP_FAILED, ro);
+		EXPECT_EQ(-1, sys_recvfile(self->file, self->server, ro, 1, 0));
+		EXPECT_EQ(EFAULT, errno);
+		munmap(ro, 4096);
+	}
+	off = 0x7fffffffffffffffLL;
+	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, 0));
+	EXPECT_TRUE(errno == EINVAL || errno == EFBIG);
+	/* splice: a socket has no input offset */
+	off = 0;
+	EXPECT_EQ(-1, splice(self->server, &off, self->file, NULL, 1, 0));
+	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_EQ(0, sys_recvfile(self->file, self->server, &off, 0, 0));
+	/* The byte is still there. */
+	EXPECT_EQ(1, read(self->server, &c, 1));
+	EXPECT_EQ('o', c);
+}
+
+TEST_F(conn, null_offset_uses_file_position)
+{
+	struct stat st;
+
+	ASSERT_EQ(5, write(self->file, "head:", 5));
+	ASSERT_EQ(4, write(self->client, "body", 4));
+	EXPECT_EQ(4, sys_recvfile(self->file, self->server, NULL, 4, RECVFILE_WAITALL));
+	EXPECT_EQ(9, lseek(self->file, 0, SEEK_CUR));
+	ASSERT_EQ(4, write(self->client, "tail", 4));
+	EXPECT_EQ(4, splice(self->server, NULL, self->file, NULL, 4, 0));
+	EXPECT_EQ(13, lseek(self->file, 0, SEEK_CUR));
+	ASSERT_EQ(0, fstat(self->file, &st));
+	EXPECT_EQ(13, st.st_size);
+}
+
+TEST(unix_stream_not_supported)
+{
+	int sv[2], file = netfile_tmpfile(NULL);
+	loff_t off = 0;
+	char c;
+
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(1, write(sv[0], "u", 1));
+	EXPECT_EQ(-1, sys_recvfile(file, sv[1], &off, 1, 0));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ(1, read(sv[1], &c, 1));
+	close(sv[0]);
+	close(sv[1]);
+	close(file);
+}
+
+/* ---- races with the destination -------------------------------------------- */
+
+struct disturber {
+	int file;
+	volatile bool stop;
+	unsigned long rounds;
+};
+
+static void *truncate_and_read(void *arg)
+{
+	struct disturber *d = arg;
+	char buf[8192];
+
+	while (!d->stop) {
+		off_t len = (d->rounds * 7919) % (4 << 20);
+
+		ftruncate(d->file, len);
+		pread(d->file, buf, sizeof(buf), len / 2);
+		d->rounds++;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(slow, concurrent_truncate_and_read, 300)
+{
+	struct netfile_sender s = { .seed = 8, .total = 16 << 20,
+				    .chunk = 65536, .close_after = true };
+	struct disturber d = { .file = netfile_tmpfile(NULL) };
+	uint64_t moved = 0;
+	int server;
+	loff_t off = 0;
+	pthread_t th;
+	ssize_t n;
+
+	ASSERT_LE(0, d.file);
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &s.fd, &server));
+	ASSERT_EQ(0, netfile_sender_start(&s));
+	ASSERT_EQ(0, pthread_create(&th, NULL, truncate_and_read, &d));
+	while ((n = sys_recvfile(d.file, server, &off, 1 << 20, 0)) > 0)
+		moved += n;
+	d.stop = true;
+	pthread_join(th, NULL);
+	netfile_sender_join(&s);
+	EXPECT_EQ(0, n);
+	EXPECT_EQ(s.total, moved);
+	EXPECT_EQ(s.total, off);
+	/* With the disturber gone, the file takes a clean write and truncate. */
+	EXPECT_EQ(0, ftruncate(d.file, 0));
+	EXPECT_EQ(1, pwrite(d.file, "z", 1, 0));
+	TH_LOG("%lu truncates raced with the transfer", d.rounds);
+	close(server);
+	close(d.file);
+}
+
+TEST_HARNESS_MAIN
