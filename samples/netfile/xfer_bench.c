@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/recvfile.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,11 +102,46 @@ out:
 	return off;
 }
 
+static int64_t recv_recvfile(int sock, int file, uint64_t len,
+			     const struct bench_opts *o)
+{
+	loff_t off = 0;
+
+	while ((uint64_t)off < len) {
+		ssize_t n = syscall(__NR_recvfile, file, sock, &off, len - off,
+				    RECVFILE_WAITALL);
+
+		if (n <= 0)
+			return n < 0 ? -errno : off;
+	}
+	(void)o;
+	return off;
+}
+
+static int64_t recv_splice_direct(int sock, int file, uint64_t len,
+				  const struct bench_opts *o)
+{
+	loff_t off = 0;
+
+	while ((uint64_t)off < len) {
+		ssize_t n = splice(sock, NULL, file, &off, len - off, 0);
+
+		if (n <= 0)
+			return n < 0 ? -errno : off;
+	}
+	(void)o;
+	return off;
+}
+
 static struct method methods[] = {
 	{ .name = "rw", .what = "read()+pwrite() through a user buffer",
 	  .recv = recv_rw },
 	{ .name = "splice", .what = "splice socket -> pipe -> file",
 	  .recv = recv_splice },
+	{ .name = "recvfile", .what = "recvfile(2), RECVFILE_WAITALL",
+	  .recv = recv_recvfile },
+	{ .name = "splice-direct", .what = "splice socket -> file, no pipe",
+	  .recv = recv_splice_direct },
 };
 
 #define NR_METHODS (sizeof(methods) / sizeof(methods[0]))
@@ -203,7 +240,7 @@ static int run_one(struct method *m, int round, const struct bench_opts *o)
 			got < 0 ? strerror(-got) : "short");
 		return -1;
 	}
-	printf("  round %d  %-8s %8.1f MB/s  %6.2f s sys/GiB\n", round + 1,
+	printf("  round %d  %-13s %8.1f MB/s  %6.2f s sys/GiB\n", round + 1,
 	       m->name, m->mbps[round], m->sys_per_gib[round]);
 	fflush(stdout);
 	return 0;
@@ -243,7 +280,7 @@ int main(int argc, char **argv)
 		.bytes = 1024ULL << 20, .rounds = 3, .bufsize = 128 << 10,
 		.dir = "/tmp",
 	};
-	const char *list = "rw,splice";
+	const char *list = "rw,splice,recvfile,splice-direct";
 	double base_mbps = 0, base_sys = 0;
 	size_t i;
 	int c, r;
@@ -256,7 +293,7 @@ int main(int argc, char **argv)
 		case 'd': o.dir = optarg; break;
 		case 'm': list = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-s MiB] [-r rounds] [-b bufsize] [-d dir] [-m rw,splice]\n",
+			fprintf(stderr, "usage: %s [-s MiB] [-r rounds] [-b bufsize] [-d dir] [-m rw,splice,recvfile,splice-direct]\n",
 				argv[0]);
 			return 2;
 		}

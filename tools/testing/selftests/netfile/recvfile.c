@@ -7,8 +7,11 @@
  */
 #include "netfile_util.h"
 
+#include <linux/fs.h>
 #include <linux/recvfile.h>
 #include <poll.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -557,6 +560,102 @@ TEST_F(conn, peer_reset)
 	}
 	EXPECT_EQ(-1, n);
 	EXPECT_EQ(ECONNRESET, errno);
+}
+
+/* ---- what write(2) does, recvfile does ------------------------------------ */
+
+TEST_F(conn, updates_mtime_and_notifies)
+{
+	struct timespec before, after;
+	struct stat st;
+	char buf[64], name[64];
+	loff_t off = 0;
+	int in, wd;
+
+	ASSERT_EQ(0, fstat(self->file, &st));
+	before = st.st_mtim;
+	usleep(20000);
+	in = inotify_init1(IN_NONBLOCK);
+	ASSERT_LE(0, in);
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", self->file);
+	wd = inotify_add_watch(in, name, IN_MODIFY);
+	ASSERT_LE(0, wd);
+	ASSERT_EQ(5, write(self->client, "mtime", 5));
+	ASSERT_EQ(5, sys_recvfile(self->file, self->server, &off, 5, RECVFILE_WAITALL));
+	ASSERT_EQ(0, fstat(self->file, &st));
+	after = st.st_mtim;
+	EXPECT_TRUE(after.tv_sec > before.tv_sec ||
+		    (after.tv_sec == before.tv_sec && after.tv_nsec > before.tv_nsec));
+	EXPECT_LT(0, read(in, buf, sizeof(buf)));
+	EXPECT_EQ(IN_MODIFY, ((struct inotify_event *)buf)->mask & IN_MODIFY);
+	close(in);
+}
+
+/*
+ * Immutable and append-only inodes: recvfile must refuse exactly when
+ * write(2) on the same descriptor does, and consume nothing then.
+ */
+static void check_like_write(struct __test_metadata *_metadata, int file,
+			     int client, int server, int attr)
+{
+	ssize_t w, r;
+	int werr, rerr, flags = attr, none = 0;
+	loff_t off = 0;
+	char c;
+
+	if (ioctl(file, FS_IOC_SETFLAGS, &flags))
+		SKIP(return, "FS_IOC_SETFLAGS not supported here");
+	w = pwrite(file, "w", 1, 0);
+	werr = errno;
+	ASSERT_EQ(1, write(client, "r", 1));
+	r = sys_recvfile(file, server, &off, 1, RECVFILE_WAITALL);
+	rerr = errno;
+	EXPECT_EQ(w, r);
+	if (w < 0) {
+		EXPECT_EQ(werr, rerr);
+		EXPECT_EQ(1, read(server, &c, 1));
+	}
+	ASSERT_EQ(0, ioctl(file, FS_IOC_SETFLAGS, &none));
+}
+
+TEST_F(conn, immutable_like_write)
+{
+	check_like_write(_metadata, self->file, self->client, self->server,
+			 FS_IMMUTABLE_FL);
+}
+
+TEST_F(conn, append_only_like_write)
+{
+	check_like_write(_metadata, self->file, self->client, self->server,
+			 FS_APPEND_FL);
+}
+
+/* SIGKILL while waiting for data leaves nothing locked behind. */
+TEST_F(conn, fatal_signal_leaves_file_usable)
+{
+	static char chunk[4096];
+	int status;
+	pid_t pid;
+
+	memset(chunk, 'k', sizeof(chunk));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		loff_t off = 0;
+
+		/* Move some, then wait forever for the rest. */
+		sys_recvfile(self->file, self->server, &off, 1 << 30, RECVFILE_WAITALL);
+		_exit(0);
+	}
+	ASSERT_EQ(sizeof(chunk), write(self->client, chunk, sizeof(chunk)));
+	usleep(200000);
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(0, ftruncate(self->file, 100));
+	EXPECT_EQ(1, pwrite(self->file, "a", 1, 5000));
+	EXPECT_EQ(1, write(self->client, "z", 1));
+	EXPECT_EQ(1, sys_recvfile(self->file, self->server, NULL, 1, 0));
 }
 
 /* ---- bad arguments -------------------------------------------------------- */
