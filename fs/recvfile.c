@@ -108,7 +108,7 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 		    size_t count, unsigned int flags)
 {
 	struct recvfile_batch *batch;
-	bool short_write = false;
+	bool short_write = false, nonblock;
 	struct sock *sk;
 	size_t done = 0;
 	ssize_t ret;
@@ -132,8 +132,8 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 		return -ENOMEM;
 
 	sk = sock_from_file(in)->sk;
-	timeo = sock_rcvtimeo(sk, (flags & RECVFILE_NONBLOCK) ||
-				  (in->f_flags & O_NONBLOCK));
+	nonblock = (flags & RECVFILE_NONBLOCK) || (in->f_flags & O_NONBLOCK);
+	timeo = sock_rcvtimeo(sk, nonblock);
 	while (done < count) {
 		ret = recvfile_one_batch(sk, out, ppos, batch, count - done,
 					 &timeo, done > 0, &short_write);

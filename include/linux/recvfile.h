@@ -2,6 +2,7 @@
 #ifndef _LINUX_RECVFILE_H
 #define _LINUX_RECVFILE_H
 
+#include <linux/bits.h>
 #include <linux/bvec.h>
 #include <linux/types.h>
 #include <uapi/linux/recvfile.h>
@@ -12,7 +13,7 @@ struct sock;
 
 /* Bounds of one batch: what is pinned between two waits for the socket. */
 #define RECVFILE_MAX_SEGS	64
-#define RECVFILE_MAX_BATCH	(1U << 20)
+#define RECVFILE_MAX_BATCH	BIT(20)
 
 /**
  * struct recvfile_batch - received bytes held for one write to the page cache

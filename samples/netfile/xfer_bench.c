@@ -144,7 +144,8 @@ static struct method methods[] = {
 	  .recv = recv_splice_direct },
 };
 
-#define NR_METHODS (sizeof(methods) / sizeof(methods[0]))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NR_METHODS ARRAY_SIZE(methods)
 
 static void send_all(int fd, uint64_t len)
 {
@@ -287,13 +288,24 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "s:r:b:d:m:")) != -1) {
 		switch (c) {
-		case 's': o.bytes = strtoull(optarg, NULL, 0) << 20; break;
-		case 'r': o.rounds = atoi(optarg); break;
-		case 'b': o.bufsize = strtoul(optarg, NULL, 0); break;
-		case 'd': o.dir = optarg; break;
-		case 'm': list = optarg; break;
+		case 's':
+			o.bytes = strtoull(optarg, NULL, 0) << 20;
+			break;
+		case 'r':
+			o.rounds = atoi(optarg);
+			break;
+		case 'b':
+			o.bufsize = strtoul(optarg, NULL, 0);
+			break;
+		case 'd':
+			o.dir = optarg;
+			break;
+		case 'm':
+			list = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-s MiB] [-r rounds] [-b bufsize] [-d dir] [-m rw,splice,recvfile,splice-direct]\n",
+			fprintf(stderr,
+				"usage: %s [-s MiB] [-r rounds] [-b bufsize] [-d dir] [-m method,...]\n",
 				argv[0]);
 			return 2;
 		}

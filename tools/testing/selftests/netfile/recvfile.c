@@ -95,13 +95,13 @@ XFER(v4_page_odd_off, AF_INET, API_RECVFILE, 4096, 4095, 65536, 1 << 20, 0);
 XFER(v4_odd_size, AF_INET, API_RECVFILE, 100003, 1, 7919, 1 << 20, 0);
 XFER(v4_small_calls, AF_INET, API_RECVFILE, 1 << 20, 3, 65536, 1237, 0);
 XFER(v4_1m_waitall, AF_INET, API_RECVFILE, 1 << 20, 0, 1000, 1 << 20,
-     RECVFILE_WAITALL);
+	RECVFILE_WAITALL);
 XFER(v4_8m_waitall, AF_INET, API_RECVFILE, 8 << 20, 4096 * 3 + 5, 1 << 20,
-     8 << 20, RECVFILE_WAITALL);
+	8 << 20, RECVFILE_WAITALL);
 XFER(v4_64m, AF_INET, API_RECVFILE, 64 << 20, 511, 1 << 20, 64 << 20, 0);
 XFER(v6_odd, AF_INET6, API_RECVFILE, (3 << 20) + 17, 12345, 65536, 1 << 20, 0);
 XFER(v6_8m_waitall, AF_INET6, API_RECVFILE, 8 << 20, 0, 256 << 10, 8 << 20,
-     RECVFILE_WAITALL);
+	RECVFILE_WAITALL);
 XFER(splice_v4_odd, AF_INET, API_SPLICE, (2 << 20) - 3, 7, 65536, 1 << 20, 0);
 XFER(splice_v6_1_byte, AF_INET6, API_SPLICE, 1, 0, 65536, 1 << 20, 0);
 
@@ -823,7 +823,7 @@ TEST(unix_stream_not_supported)
 
 struct disturber {
 	int file;
-	volatile bool stop;
+	bool stop;	/* set by the test, read by the disturber */
 	unsigned long rounds;
 };
 
@@ -832,7 +832,7 @@ static void *truncate_and_read(void *arg)
 	struct disturber *d = arg;
 	char buf[8192];
 
-	while (!d->stop) {
+	while (!__atomic_load_n(&d->stop, __ATOMIC_RELAXED)) {
 		off_t len = (d->rounds * 7919) % (4 << 20);
 
 		ftruncate(d->file, len);
@@ -859,7 +859,7 @@ TEST_F_TIMEOUT(slow, concurrent_truncate_and_read, 300)
 	ASSERT_EQ(0, pthread_create(&th, NULL, truncate_and_read, &d));
 	while ((n = sys_recvfile(d.file, server, &off, 1 << 20, 0)) > 0)
 		moved += n;
-	d.stop = true;
+	__atomic_store_n(&d.stop, true, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	netfile_sender_join(&s);
 	EXPECT_EQ(0, n);
