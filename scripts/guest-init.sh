@@ -53,6 +53,8 @@ mkdir -p /mnt/out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmout /mnt/out ||
 	echo "guest-init: cannot mount the results share"
 export VM_OUT=/mnt/out
+# The runner's scratch disk, for tests that need real writeback.
+[ -b /dev/vda ] && export NETFILE_SCRATCH_DISK=/dev/vda
 
 hostname netfile-vm
 ip link set lo up

@@ -29,6 +29,9 @@ KERNEL=${KERNEL:-$OBJ/arch/x86/boot/bzImage}
 run_dir=$BUILD/vm/$name
 rm -rf "$run_dir"; mkdir -p "$run_dir/out"
 console=$run_dir/console.log
+# A sparse scratch disk (/dev/vda in the guest) for tests that need real
+# writeback: page cache that memory pressure can clean and reclaim.
+truncate -s "${VM_SCRATCH_SIZE:-2G}" "$run_dir/scratch.img"
 {
 	printf 'cd %q\n' "$TOP"
 	printf '%q ' "$@"; printf '\n'
@@ -43,6 +46,7 @@ qemu_base() {
 		-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
 		-fsdev "local,id=out,path=$out,security_model=none"
 		-device virtio-9p-pci,fsdev=out,mount_tag=vmout
+		-drive "file=$out/../scratch.img,if=virtio,format=raw,cache=unsafe,discard=unmap"
 		-append "root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro console=ttyS0 panic=-1 loglevel=6 nokaslr $init_arg")
 	if [ "$accel" = kvm ]; then
 		a+=(-accel kvm -cpu host)
@@ -64,6 +68,7 @@ pick_accel() {
 	fi
 	local pdir=$BUILD/vm/probe result=tcg
 	rm -rf "$pdir"; mkdir -p "$pdir/out"
+	truncate -s 64M "$pdir/scratch.img"
 	mapfile -t q < <(qemu_base kvm "$pdir/out" "init=$TOP/scripts/guest-init.sh netfile.probe=1")
 	if timeout -k 2 20 "${q[@]}" < /dev/null > "$pdir/console.log" 2>&1 &&
 	   grep -q NETFILE_PROBE_OK "$pdir/console.log"; then

@@ -405,6 +405,93 @@ TEST(sealed_memfd_refused)
 	close(memfd);
 }
 
+/* ---- memory pressure: dirty throttling and memcg limits apply ------------ */
+
+static int write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+static long read_event(const char *path, const char *key)
+{
+	char buf[1024], *p;
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strstr(buf, key);
+	return p ? strtol(p + strlen(key) + 1, NULL, 10) : -1;
+}
+
+/*
+ * 256 MiB into an ext4 file on a real (virtio) disk from a process whose
+ * memory cgroup allows 48 MiB: the page cache must be throttled, written
+ * back and reclaimed as for write(2), with progress and no OOM kill.
+ */
+TEST_F_TIMEOUT(slow, memcg_limited_receiver_makes_progress, 900)
+{
+	const char *disk = getenv("NETFILE_SCRATCH_DISK");
+	const char *mnt = "/tmp/netfile-disk";
+	struct netfile_sender s = { .seed = 512, .total = 256 << 20,
+				    .chunk = 1 << 20, .close_after = true };
+	char cg[128], path[256], cmd[256], pid[32];
+	uint64_t moved = 0;
+	int server, file;
+	loff_t off = 0;
+	ssize_t n;
+
+	if (!disk)
+		SKIP(return, "no scratch disk (NETFILE_SCRATCH_DISK)");
+	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s >/dev/null 2>&1", disk);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, private_mount(mnt, "ext4", disk, ""));
+
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/netfile-%d", getpid());
+	if (write_str("/sys/fs/cgroup/cgroup.subtree_control", "+memory"))
+		SKIP(return, "no memory controller");
+	ASSERT_EQ(0, mkdir(cg, 0755));
+	snprintf(path, sizeof(path), "%s/memory.max", cg);
+	ASSERT_EQ(0, write_str(path, "48M"));
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	ASSERT_EQ(0, write_str(path, pid));
+
+	snprintf(path, sizeof(path), "%s/data", mnt);
+	file = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &s.fd, &server));
+	ASSERT_EQ(0, netfile_sender_start(&s));
+	while ((n = sys_recvfile(file, server, &off, s.total, RECVFILE_WAITALL)) > 0)
+		moved += n;
+	netfile_sender_join(&s);
+	EXPECT_EQ(0, n);
+	EXPECT_EQ(s.total, moved);
+	EXPECT_EQ(0, fsync(file));
+	EXPECT_EQ(-1, netfile_file_check(file, 0, s.total, s.seed, 0));
+
+	snprintf(path, sizeof(path), "%s/memory.events", cg);
+	EXPECT_EQ(0, read_event(path, "oom_kill"));
+	TH_LOG("memory.events: max %ld, oom %ld", read_event(path, "max"),
+	       read_event(path, "oom"));
+	close(file);
+	close(server);
+	write_str("/sys/fs/cgroup/cgroup.procs", pid);
+	rmdir(cg);
+}
+
 /* ---- waiting: timeouts, signals, EOF, reset ------------------------------ */
 
 FIXTURE(conn) {
