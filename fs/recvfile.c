@@ -31,7 +31,7 @@
 static ssize_t recvfile_one_batch(struct sock *sk, struct file *out,
 				  loff_t *ppos, struct recvfile_batch *batch,
 				  size_t want, long *timeo, bool moved,
-				  bool *short_write)
+				  bool nowait, bool *short_write)
 {
 	struct iov_iter from;
 	ssize_t written;
@@ -47,7 +47,7 @@ static ssize_t recvfile_one_batch(struct sock *sk, struct file *out,
 	/* Never hold the socket while the filesystem writes. */
 	lockdep_assert_not_held(&sk->sk_lock);
 	iov_iter_bvec(&from, ITER_SOURCE, batch->bvec, batch->nr_segs, batch->len);
-	written = vfs_iter_write(out, &from, ppos, 0);
+	written = vfs_iter_write(out, &from, ppos, nowait ? RWF_NOWAIT : 0);
 	if (written > 0) {
 		ret = tcp_recvfile_consume(sk, batch->seq, written);
 		if (ret)
@@ -63,7 +63,7 @@ static int recvfile_check_files(struct file *in, struct file *out,
 {
 	struct socket *sock;
 
-	if (flags & ~RECVFILE_FLAGS_ALL)
+	if (flags & ~(RECVFILE_FLAGS_ALL | RECVFILE_NOWAIT_WRITE))
 		return -EINVAL;
 	if (!(in->f_mode & FMODE_READ) || !(out->f_mode & FMODE_WRITE))
 		return -EBADF;
@@ -136,7 +136,8 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 	timeo = sock_rcvtimeo(sk, nonblock);
 	while (done < count) {
 		ret = recvfile_one_batch(sk, out, ppos, batch, count - done,
-					 &timeo, done > 0, &short_write);
+					 &timeo, done > 0,
+					 flags & RECVFILE_NOWAIT_WRITE, &short_write);
 		if (ret <= 0)
 			break;
 		done += ret;

@@ -11,6 +11,12 @@ struct file;
 struct page;
 struct sock;
 
+/*
+ * Kernel-internal flag (io_uring's inline issue): write with IOCB_NOWAIT;
+ * a write that would block ends the call, with nothing more consumed.
+ */
+#define RECVFILE_NOWAIT_WRITE	BIT(31)
+
 /* Bounds of one batch: what is pinned between two waits for the socket. */
 #define RECVFILE_MAX_SEGS	64
 #define RECVFILE_MAX_BATCH	BIT(20)

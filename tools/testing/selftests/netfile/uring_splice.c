@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * IORING_OP_SPLICE from a TCP socket straight into a file, with no pipe:
+ * the request runs the recvfile core, so it moves exact bytes and reports
+ * the same errors. Uses liburing's unmodified io_uring_prep_splice().
+ */
+#include "netfile_util.h"
+
+#include <dirent.h>
+#include <liburing.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include "../kselftest_harness.h"
+
+FIXTURE(uring) {
+	struct io_uring ring;
+	int client, server, file;
+};
+
+FIXTURE_SETUP(uring)
+{
+	int ret = io_uring_queue_init(8, &self->ring, 0);
+
+	if (ret == -ENOSYS)
+		SKIP(return, "no io_uring");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &self->client, &self->server));
+	self->file = netfile_tmpfile(NULL);
+	ASSERT_LE(0, self->file);
+}
+
+FIXTURE_TEARDOWN(uring)
+{
+	io_uring_queue_exit(&self->ring);
+	close(self->client);
+	close(self->server);
+	close(self->file);
+}
+
+/* One SPLICE request socket -> file at @off; returns cqe->res. */
+static int uring_splice_once(struct __test_metadata *_metadata,
+			     struct io_uring *ring, int sock, int file,
+			     int64_t off, unsigned int len)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int res;
+
+	sqe = io_uring_get_sqe(ring);
+	EXPECT_NE(NULL, sqe);
+	if (!sqe)
+		return -ENOMEM;
+	io_uring_prep_splice(sqe, sock, -1, file, off, len, 0);
+	EXPECT_EQ(1, io_uring_submit(ring));
+	EXPECT_EQ(0, io_uring_wait_cqe(ring, &cqe));
+	res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return res;
+}
+
+TEST_F_TIMEOUT(uring, socket_to_file_byte_exact, 300)
+{
+	struct netfile_sender s = {
+		.fd = self->client, .seed = 31, .total = (8 << 20) + 333,
+		.chunk = 65536, .close_after = true,
+	};
+	int64_t off = 4095;
+	int res;
+
+	self->client = -1;	/* the sender closes it */
+	ASSERT_EQ(0, netfile_sender_start(&s));
+	while ((res = uring_splice_once(_metadata, &self->ring, self->server,
+					self->file, off, 1 << 20)) > 0)
+		off += res;
+	EXPECT_EQ(0, res) TH_LOG("splice: %s", strerror(-res));
+	netfile_sender_join(&s);
+	EXPECT_EQ(4095 + s.total, off);
+	EXPECT_EQ(-1, netfile_file_check(self->file, 4095, s.total, s.seed, 0));
+}
+
+TEST_F(uring, errors_match_recvfile)
+{
+	char c;
+	int sv[2];
+
+	/* A socket has no input offset. */
+	{
+		struct io_uring_cqe *cqe;
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&self->ring);
+
+		ASSERT_NE(NULL, sqe);
+		io_uring_prep_splice(sqe, self->server, 0, self->file, 0, 1, 0);
+		ASSERT_EQ(1, io_uring_submit(&self->ring));
+		ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+		EXPECT_EQ(-ESPIPE, cqe->res);
+		io_uring_cqe_seen(&self->ring, cqe);
+	}
+	/* AF_UNIX is not supported, and nothing is consumed. */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(1, write(sv[0], "u", 1));
+	EXPECT_EQ(-EOPNOTSUPP, uring_splice_once(_metadata, &self->ring, sv[1],
+						 self->file, 0, 1));
+	EXPECT_EQ(1, read(sv[1], &c, 1));
+	close(sv[0]);
+	close(sv[1]);
+	/* A short transfer at EOF, then 0. */
+	ASSERT_EQ(3, write(self->client, "abc", 3));
+	ASSERT_EQ(0, shutdown(self->client, SHUT_WR));
+	EXPECT_EQ(3, uring_splice_once(_metadata, &self->ring, self->server,
+				       self->file, 0, 100));
+	EXPECT_EQ(0, uring_splice_once(_metadata, &self->ring, self->server,
+				       self->file, 3, 100));
+}
+
+/* io-wq workers are threads of this process named iou-wrk-<pid>. */
+static int count_iowq_workers(void)
+{
+	struct dirent *de;
+	char path[300], comm[32];
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, "iou-wrk-", 8))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Queue @len pattern bytes on the connection and let them arrive. */
+static void queue_data(struct __test_metadata *_metadata, int client,
+		       size_t len, uint64_t seed)
+{
+	char *buf = malloc(len);
+
+	ASSERT_NE(NULL, buf);
+	netfile_pattern_fill(buf, len, seed, 0);
+	ASSERT_EQ(len, write(client, buf, len));
+	free(buf);
+	usleep(100000);	/* loopback: delivered long before this */
+}
+
+static int mount_scratch_xfs(const char *dir)
+{
+	const char *disk = getenv("NETFILE_SCRATCH_DISK");
+	char cmd[256];
+
+	if (!disk)
+		return -ENODEV;
+	snprintf(cmd, sizeof(cmd), "mkfs.xfs -q -f %s >/dev/null 2>&1", disk);
+	if (system(cmd))
+		return -ENOENT;
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return -errno;
+	mkdir(dir, 0755);
+	return mount(disk, dir, "xfs", 0, NULL) ? -errno : 0;
+}
+
+/*
+ * One request on a fresh task (io-wq workers belong to the task): touch the
+ * file's mtime so the write need not update it (a NOWAIT write that must
+ * update timestamps punts, as IORING_OP_WRITE does), then splice queued
+ * data. Exits 0 if it completed inline, 1 if a worker ran it, 2 on error.
+ */
+static int inline_attempt(int sock, int file, off_t off)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	int res;
+
+	if (io_uring_queue_init(4, &ring, 0))
+		return 2;
+	if (pwrite(file, "t", 1, 64 << 20) != 1)
+		return 2;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_splice(sqe, sock, -1, file, off, 4096, 0);
+	if (io_uring_submit(&ring) != 1 || io_uring_wait_cqe(&ring, &cqe))
+		return 2;
+	res = cqe->res;
+	if (res != 4096)
+		return 2;
+	return count_iowq_workers() == 0 ? 0 : 1;
+}
+
+/*
+ * Data already queued, destination with non-blocking buffered writes
+ * (XFS): the request can complete inline, without an io-wq worker. On
+ * tmpfs, which cannot write without blocking, it always runs in io-wq.
+ */
+TEST_F_TIMEOUT(uring, queued_data_completes_inline_on_xfs, 300)
+{
+	const char *mnt = "/tmp/netfile-xfs";
+	int ret, xfs_file, i, inline_done = 0, by_worker = 0, status;
+
+	ret = mount_scratch_xfs(mnt);
+	if (ret == -ENODEV || ret == -ENOENT)
+		SKIP(return, "no scratch disk or mkfs.xfs");
+	ASSERT_EQ(0, ret);
+	xfs_file = open("/tmp/netfile-xfs/data", O_CREAT | O_RDWR | O_TRUNC, 0600);
+	ASSERT_LE(0, xfs_file);
+
+	for (i = 0; i < 20; i++) {
+		pid_t pid;
+
+		queue_data(_metadata, self->client, 4096, 11);
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid)
+			_exit(inline_attempt(self->server, xfs_file, 0));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_NE(2, WEXITSTATUS(status));
+		if (WEXITSTATUS(status) == 0)
+			inline_done++;
+		else
+			by_worker++;
+		EXPECT_EQ(-1, netfile_file_check(xfs_file, 0, 4096, 11, 0));
+	}
+	TH_LOG("XFS: %d of 20 completed inline, %d in io-wq", inline_done, by_worker);
+	EXPECT_LE(1, inline_done);
+
+	/* Control: the tmpfs destination needs a worker. */
+	queue_data(_metadata, self->client, 4096, 11);
+	EXPECT_EQ(4096, uring_splice_once(_metadata, &self->ring, self->server,
+					  self->file, 0, 4096));
+	EXPECT_LE(1, count_iowq_workers());
+	close(xfs_file);
+}
+
+/* Nothing queued: the request waits (in io-wq) and completes with the data. */
+TEST_F(uring, waits_for_data)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&self->ring);
+
+	ASSERT_NE(NULL, sqe);
+	io_uring_prep_splice(sqe, self->server, -1, self->file, 0, 100, 0);
+	ASSERT_EQ(1, io_uring_submit(&self->ring));
+	usleep(100000);
+	EXPECT_EQ(-EAGAIN, io_uring_peek_cqe(&self->ring, &cqe));
+	ASSERT_EQ(5, write(self->client, "later", 5));
+	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+	EXPECT_EQ(5, cqe->res);
+	io_uring_cqe_seen(&self->ring, cqe);
+}
+
+/* An SMB2-style WRITE: RECV(header) linked to SPLICE(socket -> file, payload). */
+TEST_F_TIMEOUT(uring, linked_header_then_payload, 120)
+{
+	struct netfile_sender s = {
+		.fd = self->client, .seed = 5, .total = 64 + (1 << 20),
+		.chunk = 65536, .close_after = true,
+	};
+	char header[64], want[64];
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int64_t off = 0;
+	int i, res;
+
+	self->client = -1;
+	ASSERT_EQ(0, netfile_sender_start(&s));
+	sqe = io_uring_get_sqe(&self->ring);
+	io_uring_prep_recv(sqe, self->server, header, sizeof(header), MSG_WAITALL);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 1;
+	sqe = io_uring_get_sqe(&self->ring);
+	io_uring_prep_splice(sqe, self->server, -1, self->file, 0, 1 << 20, 0);
+	sqe->user_data = 2;
+	ASSERT_EQ(2, io_uring_submit(&self->ring));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+		if (cqe->user_data == 1) {
+			EXPECT_EQ(sizeof(header), cqe->res);
+		} else {
+			off = cqe->res;
+		}
+		io_uring_cqe_seen(&self->ring, cqe);
+	}
+	ASSERT_LT(0, off);
+	netfile_pattern_fill(want, sizeof(want), s.seed, 0);
+	EXPECT_EQ(0, memcmp(header, want, sizeof(header)));
+	while (off < 1 << 20) {
+		res = uring_splice_once(_metadata, &self->ring, self->server,
+					self->file, off, (1 << 20) - off);
+		ASSERT_LT(0, res);
+		off += res;
+	}
+	netfile_sender_join(&s);
+	EXPECT_EQ(-1, netfile_file_check(self->file, 0, 1 << 20, s.seed, 64));
+}
+
+struct drain {
+	int fd;
+	uint64_t seed, total, got;
+	off_t bad;
+};
+
+static void *drain_main(void *arg)
+{
+	struct drain *d = arg;
+	char buf[65536];
+	ssize_t n;
+
+	d->bad = -1;
+	while (d->got < d->total && (n = read(d->fd, buf, sizeof(buf))) > 0) {
+		ssize_t at = netfile_pattern_check(buf, n, d->seed, d->got);
+
+		if (at >= 0 && d->bad < 0)
+			d->bad = d->got + at;
+		d->got += n;
+	}
+	return NULL;
+}
+
+/* File -> socket without a pipe: sendfile through the ring. */
+TEST_F_TIMEOUT(uring, file_to_socket_byte_exact, 300)
+{
+	struct drain d = { .fd = self->client, .seed = 17, .total = (3 << 20) + 5 };
+	char *buf = malloc(d.total);
+	int64_t off = 0;
+	pthread_t th;
+
+	ASSERT_NE(NULL, buf);
+	netfile_pattern_fill(buf, d.total, d.seed, 0);
+	ASSERT_EQ(d.total, pwrite(self->file, buf, d.total, 0));
+	free(buf);
+	ASSERT_EQ(0, pthread_create(&th, NULL, drain_main, &d));
+	while ((uint64_t)off < d.total) {
+		struct io_uring_cqe *cqe;
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&self->ring);
+
+		ASSERT_NE(NULL, sqe);
+		io_uring_prep_splice(sqe, self->file, off, self->server, -1,
+				     d.total - off, 0);
+		ASSERT_EQ(1, io_uring_submit(&self->ring));
+		ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+		ASSERT_LT(0, cqe->res) TH_LOG("splice file -> socket: %s",
+					      strerror(-cqe->res));
+		off += cqe->res;
+		io_uring_cqe_seen(&self->ring, cqe);
+	}
+	pthread_join(th, NULL);
+	EXPECT_EQ(d.total, d.got);
+	EXPECT_EQ(-1, d.bad);
+	/* Plain splice(2) takes the same path. */
+	EXPECT_EQ(-1, splice(self->file, NULL, self->server, &off, 1, 0));
+	EXPECT_EQ(ESPIPE, errno);
+}
+
+TEST_HARNESS_MAIN
