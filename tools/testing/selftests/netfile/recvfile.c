@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -279,8 +280,8 @@ static int private_mount(const char *dir, const char *fstype, const char *src,
  * with the count that reached the file, and every other byte must still
  * be readable from the socket, in order.
  */
-static void check_enospc(struct __test_metadata *_metadata, const char *dir,
-			 uint64_t total)
+static void check_fs_full(struct __test_metadata *_metadata, const char *dir,
+			  uint64_t total, int want_errno)
 {
 	struct netfile_sender s = { .seed = 4242, .total = total,
 				    .chunk = 65536, .close_after = true };
@@ -300,7 +301,7 @@ static void check_enospc(struct __test_metadata *_metadata, const char *dir,
 	while ((n = sys_recvfile(file, server, &off, total, RECVFILE_WAITALL)) > 0)
 		moved += n;
 	ASSERT_EQ(-1, n);
-	EXPECT_EQ(ENOSPC, errno);
+	EXPECT_EQ(want_errno, errno);
 	EXPECT_LT(0, moved);
 	EXPECT_GT(total, moved);
 	EXPECT_EQ(moved, off);
@@ -325,7 +326,7 @@ TEST_F_TIMEOUT(slow, enospc_tmpfs_exact_accounting, 120)
 	if (ret == -EPERM)
 		SKIP(return, "needs CAP_SYS_ADMIN to mount");
 	ASSERT_EQ(0, ret);
-	check_enospc(_metadata, "/tmp/netfile-small", 3 << 20);
+	check_fs_full(_metadata, "/tmp/netfile-small", 3 << 20, ENOSPC);
 }
 
 TEST_F_TIMEOUT(slow, enospc_ext4_exact_accounting, 180)
@@ -345,7 +346,100 @@ TEST_F_TIMEOUT(slow, enospc_ext4_exact_accounting, 180)
 		if (system(cmd))
 			SKIP(return, "cannot mount an ext4 image");
 	}
-	check_enospc(_metadata, "/tmp/netfile-ext4", 8 << 20);
+	check_fs_full(_metadata, "/tmp/netfile-ext4", 8 << 20, ENOSPC);
+}
+
+/* A user over its tmpfs block quota: EDQUOT, with the same accounting. */
+TEST_F_TIMEOUT(slow, edquot_exact_accounting, 120)
+{
+	int ret = private_mount("/tmp/netfile-quota", "tmpfs", "none",
+				"usrquota,usrquota_block_hardlimit=1m");
+
+	if (ret == -EPERM)
+		SKIP(return, "needs CAP_SYS_ADMIN to mount");
+	if (ret == -EINVAL)
+		SKIP(return, "no tmpfs quota support");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, chmod("/tmp/netfile-quota", 0777));
+	/* Limits do not apply to CAP_SYS_RESOURCE: become nobody. */
+	ASSERT_EQ(0, setresgid(65534, 65534, 65534));
+	ASSERT_EQ(0, setresuid(65534, 65534, 65534));
+	check_fs_full(_metadata, "/tmp/netfile-quota", 3 << 20, EDQUOT);
+}
+
+#ifndef XFS_IOC_GOINGDOWN
+#define XFS_IOC_GOINGDOWN _IOR('X', 125, uint32_t)
+#endif
+#define XFS_FSOP_GOING_FLAGS_NOLOGFLUSH 0x2
+
+/* The filesystem fails (XFS shut down) midway: EIO, and nothing is lost. */
+TEST_F_TIMEOUT(slow, eio_midway_exact_accounting, 180)
+{
+	const char *disk = getenv("NETFILE_SCRATCH_DISK");
+	struct netfile_sender s = { .seed = 606, .total = 2 << 20,
+				    .chunk = 65536, .close_after = true };
+	uint32_t how = XFS_FSOP_GOING_FLAGS_NOLOGFLUSH;
+	char cmd[256];
+	int server, file;
+	loff_t off = 0;
+	uint64_t rest;
+
+	if (!disk)
+		SKIP(return, "no scratch disk (NETFILE_SCRATCH_DISK)");
+	snprintf(cmd, sizeof(cmd), "mkfs.xfs -q -f %s >/dev/null 2>&1", disk);
+	if (system(cmd))
+		SKIP(return, "no mkfs.xfs");
+	ASSERT_EQ(0, private_mount("/tmp/netfile-eio", "xfs", disk, ""));
+	file = open("/tmp/netfile-eio/data", O_CREAT | O_RDWR, 0600);
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &s.fd, &server));
+	ASSERT_EQ(0, netfile_sender_start(&s));
+
+	ASSERT_EQ(65536, sys_recvfile(file, server, &off, 65536, RECVFILE_WAITALL));
+	ASSERT_EQ(0, ioctl(file, XFS_IOC_GOINGDOWN, &how));
+	EXPECT_EQ(-1, sys_recvfile(file, server, &off, s.total, RECVFILE_WAITALL));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_EQ(65536, off);
+	rest = drain_and_check(_metadata, server, s.seed, 65536);
+	EXPECT_EQ(s.total - 65536, rest);
+	netfile_sender_join(&s);
+	close(server);
+	close(file);
+}
+
+/* An active swapfile refuses recvfile as it refuses write(2). */
+TEST_F_TIMEOUT(slow, swapfile_refused, 120)
+{
+	const char *disk = getenv("NETFILE_SCRATCH_DISK");
+	const char *swapfile = "/tmp/netfile-swap/swap";
+	int client, server, file;
+	char cmd[256], c;
+	loff_t off = 0;
+
+	if (!disk)
+		SKIP(return, "no scratch disk (NETFILE_SCRATCH_DISK)");
+	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s >/dev/null 2>&1", disk);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, private_mount("/tmp/netfile-swap", "ext4", disk, ""));
+	snprintf(cmd, sizeof(cmd),
+		 "dd if=/dev/zero of=%s bs=1M count=16 status=none && chmod 600 %s && mkswap %s >/dev/null",
+		 swapfile, swapfile, swapfile);
+	ASSERT_EQ(0, system(cmd));
+	if (swapon(swapfile, 0))
+		SKIP(return, "swapon: %s", strerror(errno));
+	file = open(swapfile, O_RDWR);
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &client, &server));
+	ASSERT_EQ(1, write(client, "s", 1));
+	EXPECT_EQ(-1, pwrite(file, "w", 1, 0));
+	EXPECT_EQ(ETXTBSY, errno);
+	EXPECT_EQ(-1, sys_recvfile(file, server, &off, 1, 0));
+	EXPECT_EQ(ETXTBSY, errno);
+	EXPECT_EQ(1, read(server, &c, 1));
+	EXPECT_EQ(0, swapoff(swapfile));
+	close(file);
+	close(client);
+	close(server);
 }
 
 TEST(rlimit_fsize)
