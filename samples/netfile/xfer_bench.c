@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/recvfile.h>
+#include <liburing.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -133,6 +134,81 @@ static int64_t recv_splice_direct(int sock, int file, uint64_t len,
 	return off;
 }
 
+/* io_uring, one request in flight: IORING_OP_SPLICE socket -> file, no pipe. */
+static int64_t recv_uring_splice(int sock, int file, uint64_t len,
+				 const struct bench_opts *o)
+{
+	struct io_uring ring;
+	uint64_t off = 0;
+
+	if (io_uring_queue_init(4, &ring, 0))
+		return -ENOSYS;
+	while (off < len) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		struct io_uring_cqe *cqe;
+		int res;
+
+		io_uring_prep_splice(sqe, sock, -1, file, off, len - off, 0);
+		io_uring_submit(&ring);
+		if (io_uring_wait_cqe(&ring, &cqe))
+			break;
+		res = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+		if (res <= 0) {
+			if (res < 0)
+				off = res;
+			break;
+		}
+		off += res;
+	}
+	io_uring_queue_exit(&ring);
+	(void)o;
+	return off;
+}
+
+/* io_uring, what a server does today: RECV into a buffer, then WRITE it. */
+static int64_t recv_uring_rw(int sock, int file, uint64_t len,
+			     const struct bench_opts *o)
+{
+	char *buf = malloc(o->bufsize);
+	struct io_uring ring;
+	uint64_t off = 0;
+
+	if (!buf || io_uring_queue_init(4, &ring, 0)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	while (off < len) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		struct io_uring_cqe *cqe;
+		int got, put;
+
+		io_uring_prep_recv(sqe, sock, buf, o->bufsize, 0);
+		io_uring_submit(&ring);
+		if (io_uring_wait_cqe(&ring, &cqe))
+			break;
+		got = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+		if (got <= 0)
+			break;
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_write(sqe, file, buf, got, off);
+		io_uring_submit(&ring);
+		if (io_uring_wait_cqe(&ring, &cqe))
+			break;
+		put = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+		if (put != got) {
+			off = put < 0 ? put : -EIO;
+			break;
+		}
+		off += got;
+	}
+	io_uring_queue_exit(&ring);
+	free(buf);
+	return off;
+}
+
 static struct method methods[] = {
 	{ .name = "rw", .what = "read()+pwrite() through a user buffer",
 	  .recv = recv_rw },
@@ -142,6 +218,10 @@ static struct method methods[] = {
 	  .recv = recv_recvfile },
 	{ .name = "splice-direct", .what = "splice socket -> file, no pipe",
 	  .recv = recv_splice_direct },
+	{ .name = "uring-rw", .what = "io_uring RECV + WRITE through a buffer",
+	  .recv = recv_uring_rw },
+	{ .name = "uring-splice", .what = "io_uring SPLICE socket -> file, no pipe",
+	  .recv = recv_uring_splice },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -281,7 +361,7 @@ int main(int argc, char **argv)
 		.bytes = 1024ULL << 20, .rounds = 3, .bufsize = 128 << 10,
 		.dir = "/tmp",
 	};
-	const char *list = "rw,splice,recvfile,splice-direct";
+	const char *list = "rw,splice,recvfile,splice-direct,uring-rw,uring-splice";
 	double base_mbps = 0, base_sys = 0;
 	size_t i;
 	int c, r;
