@@ -724,7 +724,8 @@ FIXTURE_SETUP(veth)
 	ASSERT_LE(0, self->peer_ns);
 	ASSERT_EQ(0, sh("ip addr add 10.77.0.1/24 dev vA && ip link set vA up"));
 	ASSERT_EQ(0, run_in_ns(self->peer_ns, self->self_ns,
-			       "ip link set lo up && ip addr add 10.77.0.2/24 dev vB && ip link set vB up"));
+			       "ip link set lo up && "
+			       "ip addr add 10.77.0.2/24 dev vB && ip link set vB up"));
 
 	/* the listener lives in the peer's namespace */
 	ASSERT_EQ(0, setns(self->peer_ns, CLONE_NEWNET));
