@@ -4,17 +4,22 @@
 # series must not regress. Everything goes to the console and, as KTAP, to
 # $VM_OUT/results.tap for the host to count.
 #
-#   guest-tests.sh [-t COLLECTION:TEST]... [--no-upstream] [--only-upstream]
+#   guest-tests.sh [-t COLLECTION:TEST]... [--no-upstream] [--only-upstream] [--soak]
+#
+# --soak sets NETFILE_SOAK=1: the tests that loop run their long versions
+# (e.g. a million sends with completions instead of 100k) and the kselftest
+# timeout per program goes from 20 minutes to an hour.
 . "$(dirname "$0")/common.sh"
 set +e
 
 out=${VM_OUT:-/tmp}/results.tap
-sel=() upstream=1 ours=1
+sel=() upstream=1 ours=1 soak=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-t) sel+=(-t "$2"); shift 2 ;;
 	--no-upstream) upstream=0; shift ;;
 	--only-upstream) ours=0; shift ;;
+	--soak) export NETFILE_SOAK=1; soak=1; shift ;;
 	*) die "unknown argument $1" ;;
 	esac
 done
@@ -60,7 +65,7 @@ run_upstream() {
 
 {
 	if [ "$ours" = 1 ]; then
-		"$KST/run_kselftest.sh" "${sel[@]}"
+		"$KST/run_kselftest.sh" ${soak:+--override-timeout 3600} "${sel[@]}"
 	fi
 	if [ "$upstream" = 1 ]; then
 		run_upstream

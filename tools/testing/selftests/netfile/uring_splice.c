@@ -242,7 +242,7 @@ TEST_F_TIMEOUT(uring, queued_data_completes_inline_on_xfs, 300)
 	close(xfs_file);
 }
 
-/* Nothing queued: the request waits (in io-wq) and completes with the data. */
+/* Nothing queued: the request waits (poll) and completes with the data. */
 TEST_F(uring, waits_for_data)
 {
 	struct io_uring_cqe *cqe;
@@ -257,6 +257,109 @@ TEST_F(uring, waits_for_data)
 	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
 	EXPECT_EQ(5, cqe->res);
 	io_uring_cqe_seen(&self->ring, cqe);
+}
+
+/*
+ * Requests waiting for data are armed for poll on their socket, as
+ * IORING_OP_RECV is: no io-wq worker per idle connection. Data then
+ * arrives; on tmpfs (no non-blocking buffered writes) a worker may do the
+ * write, but none waits for the network.
+ */
+TEST_F_TIMEOUT(uring, waiting_requests_use_no_worker, 120)
+{
+	int i, n = 16, c[16], sv[16], done = 0;
+	struct io_uring ring;
+
+	ASSERT_EQ(0, io_uring_queue_init(32, &ring, 0));
+	for (i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &c[i], &sv[i]));
+		io_uring_prep_splice(sqe, sv[i], -1, self->file, i * 4096, 4096, 0);
+		sqe->user_data = i;
+	}
+	ASSERT_EQ(n, io_uring_submit(&ring));
+	usleep(300000);
+	EXPECT_EQ(0, count_iowq_workers());
+	for (i = 0; i < n; i++) {
+		char buf[4096];
+
+		netfile_pattern_fill(buf, sizeof(buf), 40 + i, 0);
+		ASSERT_EQ(sizeof(buf), write(c[i], buf, sizeof(buf)));
+	}
+	while (done < n) {
+		struct io_uring_cqe *cqe;
+
+		ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+		EXPECT_EQ(4096, cqe->res);
+		EXPECT_EQ(-1, netfile_file_check(self->file, cqe->user_data * 4096,
+						 4096, 40 + cqe->user_data, 0));
+		io_uring_cqe_seen(&ring, cqe);
+		done++;
+	}
+	io_uring_queue_exit(&ring);
+	for (i = 0; i < n; i++) {
+		close(c[i]);
+		close(sv[i]);
+	}
+}
+
+/*
+ * Writers of one file must not wait behind each other: the peers send in
+ * the reverse order of submission, each only once the previous request
+ * completed. Serialised (hashed) work on the file's inode would stall on
+ * the first request for ever.
+ */
+TEST_F_TIMEOUT(uring, idle_connection_does_not_stall_other_writers, 120)
+{
+	int i, n = 8, c[8], sv[8];
+	struct io_uring ring;
+
+	ASSERT_EQ(0, io_uring_queue_init(16, &ring, 0));
+	for (i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &c[i], &sv[i]));
+		io_uring_prep_splice(sqe, sv[i], -1, self->file, i * 100, 100, 0);
+		sqe->user_data = i;
+	}
+	ASSERT_EQ(n, io_uring_submit(&ring));
+	for (i = n - 1; i >= 0; i--) {
+		struct __kernel_timespec ts = { .tv_sec = 20 };
+		struct io_uring_cqe *cqe;
+		char buf[100];
+
+		memset(buf, 'a' + i, sizeof(buf));
+		ASSERT_EQ(sizeof(buf), write(c[i], buf, sizeof(buf)));
+		ASSERT_EQ(0, io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+			TH_LOG("request %d did not complete: writers serialised?", i);
+		EXPECT_EQ(i, cqe->user_data);
+		EXPECT_EQ(100, cqe->res);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	for (i = 0; i < n; i++) {
+		close(c[i]);
+		close(sv[i]);
+	}
+}
+
+/* SPLICE_F_NONBLOCK: nothing queued means -EAGAIN, not a wait. */
+TEST_F(uring, nonblock_flag_does_not_wait)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&self->ring);
+
+	io_uring_prep_splice(sqe, self->server, -1, self->file, 0, 100,
+			     SPLICE_F_NONBLOCK);
+	ASSERT_EQ(1, io_uring_submit(&self->ring));
+	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+	EXPECT_EQ(-EAGAIN, cqe->res);
+	io_uring_cqe_seen(&self->ring, cqe);
+	queue_data(_metadata, self->client, 100, 3);
+	EXPECT_EQ(100, uring_splice_once(_metadata, &self->ring, self->server,
+					 self->file, 0, 100));
+	EXPECT_EQ(-1, netfile_file_check(self->file, 0, 100, 3, 0));
 }
 
 /* An SMB2-style WRITE: RECV(header) linked to SPLICE(socket -> file, payload). */
