@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
 # The main job: build the patched kernel, boot it under QEMU, and run the
-# receive-path benchmark in the guest (a loopback TCP peer sends N MiB,
-# the receiver writes it to a tmpfs file with each back end), printing a
-# table of throughput, receiver system time per GiB, and ratios.
+# Samba-style benchmark in the guest: samples/netfile/fsrv serving SMB2-like
+# WRITE and READ requests with every back end (read/write through a buffer,
+# the splice pipe pair, recvfile, io_uring with the pipe-less splice, and
+# the after-ACK completions), interleaved, in one boot. Prints the table
+# of throughput, server system time per GiB, syscalls per request and
+# ratios, and plots it under build/bench/.
 #
-#   scripts/demo.sh [--no-build] [-s MiB] [-r rounds] [-m methods]
+#   scripts/demo.sh [--no-build] [fsrv bench options]   (default: --short)
+#   scripts/demo.sh --xfer [--no-build] [-s MiB] [-r rounds]
+#       the single-stream receive benchmark (xfer_bench) instead
 . "$(dirname "$0")/common.sh"
 
-build=1 args=()
+build=1 xfer=0 args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-build) build=0; shift ;;
+	--xfer) xfer=1; shift ;;
 	*) args+=("$1"); shift ;;
 	esac
 done
-[ ${#args[@]} -gt 0 ] || args=(-s "${DEMO_MIB:-1024}" -r "${DEMO_ROUNDS:-3}")
 
+if [ "$xfer" = 0 ]; then
+	[ ${#args[@]} -gt 0 ] || args=(--short)
+	[ "$build" = 1 ] || args=(--no-build "${args[@]}")
+	exec "$TOP/scripts/bench.sh" "${args[@]}"
+fi
+
+[ ${#args[@]} -gt 0 ] || args=(-s "${DEMO_MIB:-1024}" -r "${DEMO_ROUNDS:-3}")
 [ "$build" = 0 ] || "$TOP/scripts/build.sh"
 "$TOP/scripts/vm-run.sh" --name demo --timeout 3600 -- \
 	sh -c "\"$BUILD/bin/xfer_bench\" -d /tmp $(printf '%q ' "${args[@]}") | tee \"\$VM_OUT/xfer_bench.txt\""
