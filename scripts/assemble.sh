@@ -6,7 +6,6 @@
 . "$(dirname "$0")/common.sh"
 
 # Directories of this repo that hold new files at their in-tree paths.
-NEW_FILE_DIRS=(arch block Documentation drivers fs include io_uring kernel lib mm net samples tools)
 
 git_asm() { git -C "$ASM" -c user.name="${GIT_AUTHOR_NAME:-netfile build}" \
 	-c user.email="${GIT_AUTHOR_EMAIL:-build@localhost}" "$@"; }

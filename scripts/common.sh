@@ -11,6 +11,8 @@ BUILD=${BUILD:-$TOP/build}
 SRC=$BUILD/linux          # assembled source tree (git; base + patches + new files)
 ASM=$BUILD/assemble       # scratch worktree where the series is put together
 OBJ=$BUILD/obj            # kbuild output (O=)
+# top-level directories whose files the repo may hold at their in-tree paths
+NEW_FILE_DIRS=(arch block Documentation drivers fs include io_uring kernel lib mm net samples tools)
 HDR=$BUILD/usr            # installed uapi headers
 KST=$BUILD/kselftest      # installed kselftests
 LOGS=$BUILD/logs

@@ -62,7 +62,7 @@
 #define __NR_recvfile 463
 #endif
 #ifndef SPLICE_F_NOTIF
-#define SPLICE_F_NOTIF (1U << 30)
+#define SPLICE_F_NOTIF 0x40000000U	/* bit 30, as in linux/io_uring.h */
 #endif
 #ifndef SO_ZEROCOPY_SPLICE
 #define SO_ZEROCOPY_SPLICE 2
@@ -72,7 +72,7 @@
 #define OP_WRITE	1
 #define OP_READ		2
 #define BUFSZ		(128 << 10)	/* Samba's default recvfile buffer */
-#define PIPESZ		(1 << 20)
+#define PIPESZ		(1024 * 1024)
 #define MAX_FILES	64
 #define MAX_CONNS	64
 
@@ -87,7 +87,11 @@ struct fsrv_hdr {
 	uint32_t pad;
 };
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
+/* For byte counts: every caller passes two non-negative values. */
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
 
 /* ---- server ----------------------------------------------------------- */
 
@@ -139,7 +143,7 @@ static int send_all(int fd, const void *buf, size_t len, int flags)
 static int drain_socket(int fd, char *buf, uint64_t len)
 {
 	while (len) {
-		ssize_t n = SYS(read(fd, buf, MIN(len, BUFSZ)));
+		ssize_t n = SYS(read(fd, buf, min_u64(len, BUFSZ)));
 
 		if (n <= 0)
 			return -ECONNRESET;
@@ -161,7 +165,7 @@ static int64_t write_rw(struct conn *c, int file, uint64_t off, uint32_t len)
 	int err = 0;
 
 	while (done < len) {
-		ssize_t n = SYS(read(c->sock, c->buf, MIN(BUFSZ, len - done)));
+		ssize_t n = SYS(read(c->sock, c->buf, min_u64(BUFSZ, len - done)));
 		ssize_t w = 0;
 
 		if (n <= 0)
@@ -187,7 +191,7 @@ static int64_t write_splice(struct conn *c, int file, uint64_t off, uint32_t len
 
 	while (done < len) {
 		ssize_t n = SYS(splice(c->sock, NULL, c->pipe[1], NULL,
-				       MIN(PIPESZ, len - done), SPLICE_F_MOVE));
+				       min_u64(PIPESZ, len - done), SPLICE_F_MOVE));
 		ssize_t left = n;
 
 		if (n <= 0)
@@ -196,7 +200,7 @@ static int64_t write_splice(struct conn *c, int file, uint64_t off, uint32_t len
 			ssize_t w;
 
 			if (err) {	/* drop what the file did not take */
-				w = SYS(read(c->pipe[0], c->buf, MIN(left, BUFSZ)));
+				w = SYS(read(c->pipe[0], c->buf, min_u64(left, BUFSZ)));
 			} else {
 				w = SYS(splice(c->pipe[0], NULL, file, &pos, left,
 					       SPLICE_F_MOVE));
@@ -278,7 +282,7 @@ static int64_t read_to_socket(struct conn *c, int file, uint64_t off, uint32_t l
 		ssize_t n;
 
 		if (is(rb, "rw")) {
-			n = SYS(pread(file, c->buf, MIN(BUFSZ, len - done), pos));
+			n = SYS(pread(file, c->buf, min_u64(BUFSZ, len - done), pos));
 			if (n > 0 && send_all(c->sock, c->buf, n, 0))
 				return -ECONNRESET;
 			pos += n > 0 ? n : 0;
@@ -457,7 +461,7 @@ static void u_write_step(struct io_uring *ring, struct server *srv,
 
 	if (is(srv->wb, "uring-rw")) {
 		sqe = get_sqe(ring);
-		io_uring_prep_recv(sqe, u->sock, u->buf, MIN(left, BUFSZ), 0);
+		io_uring_prep_recv(sqe, u->sock, u->buf, min_u64(left, BUFSZ), 0);
 		sqe->user_data = ud(i, K_PAYLOAD);
 		u_step(u, S_RW_RECV, 1);
 		return;
@@ -479,7 +483,7 @@ static void u_drain_step(struct io_uring *ring, struct uconn *u, int i)
 	struct io_uring_sqe *sqe = get_sqe(ring);
 
 	io_uring_prep_recv(sqe, u->sock, u->buf,
-			   MIN(u->h.length - u->done, BUFSZ), 0);
+			   min_u64(u->h.length - u->done, BUFSZ), 0);
 	sqe->user_data = ud(i, K_DRAIN);
 	u_step(u, S_DRAIN, 1);
 }
@@ -1054,9 +1058,13 @@ static double memcpy_gbps(void)
 	return best;
 }
 
-static const char *write_backends[] = { "rw", "splice", "recvfile", "uring-rw", "uring", NULL };
-static const char *read_backends[] = { "rw", "sendfile", "splice", "sendfile-notif",
-				       "uring", "uring-notif", NULL };
+static const char * const write_backends[] = {
+	"rw", "splice", "recvfile", "uring-rw", "uring", NULL
+};
+
+static const char * const read_backends[] = {
+	"rw", "sendfile", "splice", "sendfile-notif", "uring", "uring-notif", NULL
+};
 
 static bool listed(const char *list, const char *name)
 {
@@ -1106,147 +1114,216 @@ struct cell {
 	int workers, n;
 };
 
+/* What bench() was asked for, shared by every point of the table. */
+struct bench_opts {
+	const char *dir, *wsel, *rsel;
+	uint64_t total;
+	int rounds;
+	FILE *dat;
+};
+
+/* One point of the table: an op over one network, payload and conns. */
+struct point {
+	int dirn;		/* 0: WRITE, 1: READ */
+	const char *net, *payload, *conns;
+};
+
+/* Run every back end of @cells at @pt, @o->rounds times, interleaved. */
+static int run_point(const struct bench_opts *o, const struct point *pt,
+		     struct cell *cells, int nb)
+{
+	int b, rd;
+
+	for (rd = 0; rd < o->rounds; rd++) {
+		for (b = 0; b < nb; b++) {
+			struct run r = {
+				.dir = o->dir, .veth = is(pt->net, "veth"),
+				.op = pt->dirn ? OP_READ : OP_WRITE,
+				.conns = atoi(pt->conns),
+				.payload = parse_size(pt->payload),
+				.total = o->total,
+				.wb = pt->dirn ? "rw" : cells[b].backend,
+				.rb = pt->dirn ? cells[b].backend : "rw",
+			};
+
+			if (r.conns < 1 || r.conns > MAX_CONNS)
+				return 2;
+			if (do_run(&r)) {
+				fprintf(stderr, "fsrv: %s %s failed\n",
+					pt->dirn ? "READ" : "WRITE",
+					cells[b].backend);
+				return 1;
+			}
+			cells[b].mbps[rd] = r.mbps;
+			cells[b].sys[rd] = r.sys_per_gib;
+			cells[b].sysc[rd] = r.syscalls_per_req;
+			cells[b].notifs += r.notifs;
+			if (r.workers > cells[b].workers)
+				cells[b].workers = r.workers;
+			cells[b].n++;
+		}
+	}
+	return 0;
+}
+
+/* Print the rows of @pt: one per back end, to the table and the data file. */
+static void print_point(const struct bench_opts *o, const struct point *pt,
+			struct cell *cells, int nb)
+{
+	const char *op = pt->dirn ? "READ" : "WRITE";
+	const char *base2 = pt->dirn ? "sendfile" : "splice";
+	double rw_mbps = 0, rw_sys = 0, b2_mbps = 0;
+	int b;
+
+	for (b = 0; b < nb; b++) {
+		cells[b].med_mbps = median(cells[b].mbps, o->rounds);
+		cells[b].med_sys = median(cells[b].sys, o->rounds);
+		cells[b].med_sysc = median(cells[b].sysc, o->rounds);
+		if (is(cells[b].backend, "rw")) {
+			rw_mbps = cells[b].med_mbps;
+			rw_sys = cells[b].med_sys;
+		}
+		if (is(cells[b].backend, base2))
+			b2_mbps = cells[b].med_mbps;
+	}
+	for (b = 0; b < nb; b++) {
+		const struct cell *x = &cells[b];
+		char note[64] = "";
+
+		if (strstr(x->backend, "notif"))
+			snprintf(note, sizeof(note), "%ld completions",
+				 x->notifs);
+		else if (!strncmp(x->backend, "uring", 5))
+			snprintf(note, sizeof(note), "io-wq workers seen: %d",
+				 x->workers);
+		printf("| %s | %s | %s | %s | %s | %.1f | %.2f | %.1f | %.2fx | %.2fx | %s |\n",
+		       op, pt->net, pt->payload, pt->conns,
+		       x->backend, x->med_mbps, x->med_sys, x->med_sysc,
+		       rw_mbps ? x->med_mbps / rw_mbps : 0,
+		       b2_mbps ? x->med_mbps / b2_mbps : 0,
+		       note);
+		if (o->dat)
+			fprintf(o->dat, "%s %s %s %s %s %.2f %.3f %.2f %.3f\n",
+				op, pt->net, pt->payload, pt->conns,
+				x->backend, x->med_mbps, x->med_sys, x->med_sysc,
+				rw_sys ? x->med_sys / rw_sys : 0);
+	}
+	fflush(stdout);
+}
+
+/* Measure and print one point: every selected back end of its op. */
+static int bench_point(const struct bench_opts *o, const struct point *pt)
+{
+	const char * const *names = pt->dirn ? read_backends : write_backends;
+	const char *sel = pt->dirn ? o->rsel : o->wsel;
+	struct cell cells[8] = {};
+	int nb = 0, b, ret;
+
+	for (b = 0; names[b]; b++)
+		if (listed(sel, names[b]))
+			cells[nb++].backend = names[b];
+	ret = run_point(o, pt, cells, nb);
+	if (ret)
+		return ret;
+	print_point(o, pt, cells, nb);
+	return 0;
+}
+
 static int bench(int argc, char **argv)
 {
 	const char *payloads = "64k,1m,8m", *conns_list = "1,4,16", *nets = "lo,veth";
-	const char *wsel = NULL, *rsel = NULL, *dir = "/tmp/fsrv", *datafile = NULL;
-	uint64_t total = 128ULL << 20;
-	int rounds = 3, opt, dirn, max_conns = 0;
-	FILE *dat = NULL;
+	const char *datafile = NULL;
+	struct bench_opts o = {
+		.dir = "/tmp/fsrv", .total = 128ULL << 20, .rounds = 3,
+	};
+	struct point pt;
+	int opt, ret, max_conns = 0;
 	double gbps;
 	char pbuf[256], cbuf[64], nbuf[64], *p, *ps, *c, *cs, *n, *ns;
 
 	while ((opt = getopt(argc, argv, "s:r:p:c:n:W:R:d:D:")) != -1) {
 		switch (opt) {
-		case 's': total = strtoull(optarg, NULL, 0) << 20; break;
-		case 'r': rounds = atoi(optarg); break;
-		case 'p': payloads = optarg; break;
-		case 'c': conns_list = optarg; break;
-		case 'n': nets = optarg; break;
-		case 'W': wsel = optarg; break;
-		case 'R': rsel = optarg; break;
-		case 'd': dir = optarg; break;
-		case 'D': datafile = optarg; break;
-		default: return 2;
+		case 's':
+			o.total = strtoull(optarg, NULL, 0) << 20;
+			break;
+		case 'r':
+			o.rounds = atoi(optarg);
+			break;
+		case 'p':
+			payloads = optarg;
+			break;
+		case 'c':
+			conns_list = optarg;
+			break;
+		case 'n':
+			nets = optarg;
+			break;
+		case 'W':
+			o.wsel = optarg;
+			break;
+		case 'R':
+			o.rsel = optarg;
+			break;
+		case 'd':
+			o.dir = optarg;
+			break;
+		case 'D':
+			datafile = optarg;
+			break;
+		default:
+			return 2;
 		}
 	}
-	if (rounds < 1 || rounds > MAX_ROUNDS || strlen(conns_list) >= sizeof(cbuf))
+	if (o.rounds < 1 || o.rounds > MAX_ROUNDS || strlen(conns_list) >= sizeof(cbuf))
 		return 2;
-	mkdir(dir, 0755);
+	mkdir(o.dir, 0755);
 	if (strstr(nets, "veth") && setup_veth()) {
 		fprintf(stderr, "fsrv: no veth/netns here, loopback only\n");
 		nets = "lo";
 	}
-	for (c = strtok_r(strcpy(cbuf, conns_list), ",", &cs); c;
-	     c = strtok_r(NULL, ",", &cs))
+	snprintf(cbuf, sizeof(cbuf), "%s", conns_list);
+	for (c = strtok_r(cbuf, ",", &cs); c; c = strtok_r(NULL, ",", &cs))
 		if (atoi(c) > max_conns)
 			max_conns = atoi(c);
 	if (max_conns < 1 || max_conns > MAX_CONNS) {
 		fprintf(stderr, "fsrv: 1..%d connections\n", MAX_CONNS);
 		return 2;
 	}
-	if (prefill(dir, max_conns, 0)) {
+	if (prefill(o.dir, max_conns, 0)) {
 		perror("fsrv: prefill");
 		return 1;
 	}
 	if (datafile)
-		dat = fopen(datafile, "w");
+		o.dat = fopen(datafile, "w");
 	gbps = memcpy_gbps();
 	printf("memcpy, one thread: %.2f GB/s = %.2f s per GiB (the one-copy limit)\n",
 	       gbps, (1 << 30) / (gbps * 1e9));
 	printf("%llu MiB per run, %d rounds interleaved; ratios are of medians within this run\n\n",
-	       (unsigned long long)(total >> 20), rounds);
-	printf("| op | net | payload | conns | back end | MB/s | sys s/GiB | syscalls/req | vs rw | vs %s | notes |\n",
-	       "splice/sendfile");
+	       (unsigned long long)(o.total >> 20), o.rounds);
+	printf("| op | net | payload | conns | back end | MB/s | sys s/GiB | syscalls/req |");
+	printf(" vs rw | vs splice/sendfile | notes |\n");
 	printf("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|\n");
 
-	for (dirn = 0; dirn < 2; dirn++) {
-		const char **names = dirn ? read_backends : write_backends;
-		const char *sel = dirn ? rsel : wsel;
-		const char *base2 = dirn ? "sendfile" : "splice";
-
+	for (pt.dirn = 0; pt.dirn < 2; pt.dirn++) {
 		snprintf(nbuf, sizeof(nbuf), "%s", nets);
 		for (n = strtok_r(nbuf, ",", &ns); n; n = strtok_r(NULL, ",", &ns)) {
+			pt.net = n;
 			snprintf(pbuf, sizeof(pbuf), "%s", payloads);
 			for (p = strtok_r(pbuf, ",", &ps); p; p = strtok_r(NULL, ",", &ps)) {
+				pt.payload = p;
 				snprintf(cbuf, sizeof(cbuf), "%s", conns_list);
-				for (c = strtok_r(cbuf, ",", &cs); c; c = strtok_r(NULL, ",", &cs)) {
-					struct cell cells[8] = {};
-					int nb = 0, b, rd;
-					double rw_mbps = 0, rw_sys = 0, b2_mbps = 0;
-
-					for (b = 0; names[b]; b++)
-						if (listed(sel, names[b]))
-							cells[nb++].backend = names[b];
-					for (rd = 0; rd < rounds; rd++) {
-						for (b = 0; b < nb; b++) {
-							struct run r = {
-								.dir = dir, .veth = is(n, "veth"),
-								.op = dirn ? OP_READ : OP_WRITE,
-								.conns = atoi(c), .payload = parse_size(p),
-								.total = total,
-								.wb = dirn ? "rw" : cells[b].backend,
-								.rb = dirn ? cells[b].backend : "rw",
-							};
-
-							if (r.conns < 1 || r.conns > MAX_CONNS)
-								return 2;
-							if (do_run(&r)) {
-								fprintf(stderr, "fsrv: %s %s failed\n",
-									dirn ? "READ" : "WRITE",
-									cells[b].backend);
-								return 1;
-							}
-							cells[b].mbps[rd] = r.mbps;
-							cells[b].sys[rd] = r.sys_per_gib;
-							cells[b].sysc[rd] = r.syscalls_per_req;
-							cells[b].notifs += r.notifs;
-							if (r.workers > cells[b].workers)
-								cells[b].workers = r.workers;
-							cells[b].n++;
-						}
-					}
-					for (b = 0; b < nb; b++) {
-						cells[b].med_mbps = median(cells[b].mbps, rounds);
-						cells[b].med_sys = median(cells[b].sys, rounds);
-						cells[b].med_sysc = median(cells[b].sysc, rounds);
-						if (is(cells[b].backend, "rw")) {
-							rw_mbps = cells[b].med_mbps;
-							rw_sys = cells[b].med_sys;
-						}
-						if (is(cells[b].backend, base2))
-							b2_mbps = cells[b].med_mbps;
-					}
-					for (b = 0; b < nb; b++) {
-						char note[64] = "";
-
-						if (strstr(cells[b].backend, "notif"))
-							snprintf(note, sizeof(note), "%ld completions",
-								 cells[b].notifs);
-						else if (!strncmp(cells[b].backend, "uring", 5))
-							snprintf(note, sizeof(note), "io-wq workers seen: %d",
-								 cells[b].workers);
-						printf("| %s | %s | %s | %s | %s | %.1f | %.2f | %.1f | %.2fx | %.2fx | %s |\n",
-						       dirn ? "READ" : "WRITE", n, p, c,
-						       cells[b].backend, cells[b].med_mbps,
-						       cells[b].med_sys, cells[b].med_sysc,
-						       rw_mbps ? cells[b].med_mbps / rw_mbps : 0,
-						       b2_mbps ? cells[b].med_mbps / b2_mbps : 0,
-						       note);
-						if (dat)
-							fprintf(dat, "%s %s %s %s %s %.2f %.3f %.2f %.3f\n",
-								dirn ? "READ" : "WRITE", n, p, c,
-								cells[b].backend, cells[b].med_mbps,
-								cells[b].med_sys, cells[b].med_sysc,
-								rw_sys ? cells[b].med_sys / rw_sys : 0);
-					}
-					fflush(stdout);
+				for (c = strtok_r(cbuf, ",", &cs); c;
+				     c = strtok_r(NULL, ",", &cs)) {
+					pt.conns = c;
+					ret = bench_point(&o, &pt);
+					if (ret)
+						return ret;
 				}
 			}
 		}
 	}
-	if (dat)
-		fclose(dat);
+	if (o.dat)
+		fclose(o.dat);
 	return 0;
 }
 
@@ -1296,7 +1373,7 @@ out:
  * each READ back end; then a WRITE into a full filesystem must be refused
  * with ENOSPC and leave the stream in sync for the next request.
  */
-static int check(int argc, char **argv)
+static int run_checks(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "/tmp/fsrv-check";
 	char small[300];
@@ -1360,7 +1437,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && is(argv[1], "bench"))
 		return bench(argc - 1, argv + 1);
 	if (argc > 1 && is(argv[1], "check"))
-		return check(argc - 1, argv + 1);
+		return run_checks(argc - 1, argv + 1);
 	fprintf(stderr, "usage: fsrv bench [options] | fsrv check [dir]\n");
 	return 2;
 }

@@ -395,14 +395,16 @@ int main(int argc, char **argv)
 	enable_methods(list);
 	signal(SIGPIPE, SIG_IGN);
 
-	printf("xfer_bench: %llu MiB per transfer over loopback TCP into %s, %d rounds, rw buffer %zu KiB\n",
-	       (unsigned long long)(o.bytes >> 20), o.dir, o.rounds, o.bufsize >> 10);
+	printf("xfer_bench: %llu MiB per transfer over loopback TCP into %s, ",
+	       (unsigned long long)(o.bytes >> 20), o.dir);
+	printf("%d rounds, rw buffer %zu KiB\n", o.rounds, o.bufsize >> 10);
 	for (r = 0; r < o.rounds; r++)
 		for (i = 0; i < NR_METHODS; i++)
 			if (methods[i].enabled && run_one(&methods[i], r, &o))
 				return 1;
 
-	printf("\n| back end | what | MB/s (median) | sys s/GiB (median) | MB/s vs rw | sys/GiB vs rw |\n");
+	printf("\n| back end | what | MB/s (median) | sys s/GiB (median) |");
+	printf(" MB/s vs rw | sys/GiB vs rw |\n");
 	printf("|---|---|---:|---:|---:|---:|\n");
 	for (i = 0; i < NR_METHODS; i++) {
 		struct method *m = &methods[i];
@@ -418,7 +420,8 @@ int main(int argc, char **argv)
 		}
 		printf("| %s | %s | %.1f | %.2f | ", m->name, m->what, mb, sys);
 		if (base_mbps > 0)
-			printf("%.2fx | %.2fx |\n", mb / base_mbps, base_sys > 0 ? sys / base_sys : 0);
+			printf("%.2fx | %.2fx |\n", mb / base_mbps,
+			       base_sys > 0 ? sys / base_sys : 0);
 		else
 			printf("- | - |\n");
 	}

@@ -27,7 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NETFILE_MIN(a, b) ((a) < (b) ? (a) : (b))
+static inline uint64_t netfile_min(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+#define NETFILE_MIN(a, b) netfile_min(a, b)
 
 /* Byte at stream offset @off of the pattern named by @seed. */
 static inline uint8_t netfile_pattern_byte(uint64_t seed, uint64_t off)

@@ -41,19 +41,54 @@ FIXTURE_VARIANT(pipe_ring) {
 	size_t max_io;
 };
 
-#define RING_VARIANT(_name, _mode, _psz, _total, _io)			\
-	FIXTURE_VARIANT_ADD(pipe_ring, _name) {				\
-		.mode = _mode, .pipe_size = _psz, .total = _total,	\
-		.max_io = _io,						\
-	}
+FIXTURE_VARIANT_ADD(pipe_ring, rw_one_slot) {
+	.mode = RING_RW,
+	.pipe_size = 4096,
+	.total = 8 << 20,
+	.max_io = 3 * 4096 + 5,
+};
 
-RING_VARIANT(rw_one_slot, RING_RW, 4096, 8 << 20, 3 * 4096 + 5);
-RING_VARIANT(rw_two_slots, RING_RW, 8192, 8 << 20, 4096 + 1);
-RING_VARIANT(rw_16_slots, RING_RW, 65536, 16 << 20, 100000);
-RING_VARIANT(nonblock_one_slot, RING_NONBLOCK, 4096, 8 << 20, 5000);
-RING_VARIANT(nonblock_4_slots, RING_NONBLOCK, 16384, 8 << 20, 777);
-RING_VARIANT(splice_relay_one_slot, RING_SPLICE_RELAY, 4096, 4 << 20, 9000);
-RING_VARIANT(splice_relay_16_slots, RING_SPLICE_RELAY, 65536, 8 << 20, 70000);
+FIXTURE_VARIANT_ADD(pipe_ring, rw_two_slots) {
+	.mode = RING_RW,
+	.pipe_size = 8192,
+	.total = 8 << 20,
+	.max_io = 4096 + 1,
+};
+
+FIXTURE_VARIANT_ADD(pipe_ring, rw_16_slots) {
+	.mode = RING_RW,
+	.pipe_size = 65536,
+	.total = 16 << 20,
+	.max_io = 100000,
+};
+
+FIXTURE_VARIANT_ADD(pipe_ring, nonblock_one_slot) {
+	.mode = RING_NONBLOCK,
+	.pipe_size = 4096,
+	.total = 8 << 20,
+	.max_io = 5000,
+};
+
+FIXTURE_VARIANT_ADD(pipe_ring, nonblock_4_slots) {
+	.mode = RING_NONBLOCK,
+	.pipe_size = 16384,
+	.total = 8 << 20,
+	.max_io = 777,
+};
+
+FIXTURE_VARIANT_ADD(pipe_ring, splice_relay_one_slot) {
+	.mode = RING_SPLICE_RELAY,
+	.pipe_size = 4096,
+	.total = 4 << 20,
+	.max_io = 9000,
+};
+
+FIXTURE_VARIANT_ADD(pipe_ring, splice_relay_16_slots) {
+	.mode = RING_SPLICE_RELAY,
+	.pipe_size = 65536,
+	.total = 8 << 20,
+	.max_io = 70000,
+};
 
 /* Cheap xorshift so each side picks different, reproducible I/O sizes. */
 static size_t next_len(uint64_t *state, size_t max)
@@ -73,8 +108,8 @@ static int wait_fd(int fd, short events)
 		ret = poll(&pfd, 1, WAIT_MS);
 	} while (ret < 0 && errno == EINTR);
 	if (ret == 0)
-		return ETIMEDOUT;	/* a lost wakeup, or a hang */
-	return ret < 0 ? errno : 0;
+		return -ETIMEDOUT;	/* a lost wakeup, or a hang */
+	return ret < 0 ? -errno : 0;
 }
 
 static void *writer_main(void *arg)
@@ -96,7 +131,7 @@ static void *writer_main(void *arg)
 		netfile_pattern_fill(buf, n, w->seed, w->done);
 		ret = write(w->fd, buf, n);
 		if (ret < 0 && errno == EAGAIN && w->nonblock) {
-			w->err = wait_fd(w->fd, POLLOUT);
+			w->err = -wait_fd(w->fd, POLLOUT);
 			if (w->err)
 				break;
 			continue;
@@ -169,7 +204,8 @@ FIXTURE_SETUP(pipe_ring)
 
 	ASSERT_EQ(0, pipe2(self->a, O_CLOEXEC | flags));
 	ASSERT_EQ(variant->pipe_size, fcntl(self->a[1], F_SETPIPE_SZ, variant->pipe_size));
-	self->b[0] = self->b[1] = -1;
+	self->b[0] = -1;
+	self->b[1] = -1;
 	if (variant->mode == RING_SPLICE_RELAY) {
 		ASSERT_EQ(0, pipe2(self->b, O_CLOEXEC));
 		ASSERT_EQ(variant->pipe_size,

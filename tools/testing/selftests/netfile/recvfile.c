@@ -84,27 +84,115 @@ FIXTURE_VARIANT(xfer) {
 	unsigned int flags;
 };
 
-#define XFER(_name, _fam, _api, _size, _off, _chunk, _max, _flags)	\
-	FIXTURE_VARIANT_ADD(xfer, _name) {				\
-		.family = _fam, .api = _api, .size = _size,		\
-		.file_off = _off, .send_chunk = _chunk,			\
-		.call_max = _max, .flags = _flags,			\
-	}
+FIXTURE_VARIANT_ADD(xfer, v4_1_byte) {
+	.family = AF_INET,
+	.api = API_RECVFILE,
+	.size = 1,
+	.file_off = 0,
+	.send_chunk = 65536,
+	.call_max = 1 << 20,
+	.flags = 0,
+};
 
-XFER(v4_1_byte, AF_INET, API_RECVFILE, 1, 0, 65536, 1 << 20, 0);
-XFER(v4_page_odd_off, AF_INET, API_RECVFILE, 4096, 4095, 65536, 1 << 20, 0);
-XFER(v4_odd_size, AF_INET, API_RECVFILE, 100003, 1, 7919, 1 << 20, 0);
-XFER(v4_small_calls, AF_INET, API_RECVFILE, 1 << 20, 3, 65536, 1237, 0);
-XFER(v4_1m_waitall, AF_INET, API_RECVFILE, 1 << 20, 0, 1000, 1 << 20,
-	RECVFILE_WAITALL);
-XFER(v4_8m_waitall, AF_INET, API_RECVFILE, 8 << 20, 4096 * 3 + 5, 1 << 20,
-	8 << 20, RECVFILE_WAITALL);
-XFER(v4_64m, AF_INET, API_RECVFILE, 64 << 20, 511, 1 << 20, 64 << 20, 0);
-XFER(v6_odd, AF_INET6, API_RECVFILE, (3 << 20) + 17, 12345, 65536, 1 << 20, 0);
-XFER(v6_8m_waitall, AF_INET6, API_RECVFILE, 8 << 20, 0, 256 << 10, 8 << 20,
-	RECVFILE_WAITALL);
-XFER(splice_v4_odd, AF_INET, API_SPLICE, (2 << 20) - 3, 7, 65536, 1 << 20, 0);
-XFER(splice_v6_1_byte, AF_INET6, API_SPLICE, 1, 0, 65536, 1 << 20, 0);
+FIXTURE_VARIANT_ADD(xfer, v4_page_odd_off) {
+	.family = AF_INET,
+	.api = API_RECVFILE,
+	.size = 4096,
+	.file_off = 4095,
+	.send_chunk = 65536,
+	.call_max = 1 << 20,
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(xfer, v4_odd_size) {
+	.family = AF_INET,
+	.api = API_RECVFILE,
+	.size = 100003,
+	.file_off = 1,
+	.send_chunk = 7919,
+	.call_max = 1 << 20,
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(xfer, v4_small_calls) {
+	.family = AF_INET,
+	.api = API_RECVFILE,
+	.size = 1 << 20,
+	.file_off = 3,
+	.send_chunk = 65536,
+	.call_max = 1237,
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(xfer, v4_1m_waitall) {
+	.family = AF_INET,
+	.api = API_RECVFILE,
+	.size = 1 << 20,
+	.file_off = 0,
+	.send_chunk = 1000,
+	.call_max = 1 << 20,
+	.flags = RECVFILE_WAITALL,
+};
+
+FIXTURE_VARIANT_ADD(xfer, v4_8m_waitall) {
+	.family = AF_INET,
+	.api = API_RECVFILE,
+	.size = 8 << 20,
+	.file_off = 4096 * 3 + 5,
+	.send_chunk = 1 << 20,
+	.call_max = 8 << 20,
+	.flags = RECVFILE_WAITALL,
+};
+
+FIXTURE_VARIANT_ADD(xfer, v4_64m) {
+	.family = AF_INET,
+	.api = API_RECVFILE,
+	.size = 64 << 20,
+	.file_off = 511,
+	.send_chunk = 1 << 20,
+	.call_max = 64 << 20,
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(xfer, v6_odd) {
+	.family = AF_INET6,
+	.api = API_RECVFILE,
+	.size = (3 << 20) + 17,
+	.file_off = 12345,
+	.send_chunk = 65536,
+	.call_max = 1 << 20,
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(xfer, v6_8m_waitall) {
+	.family = AF_INET6,
+	.api = API_RECVFILE,
+	.size = 8 << 20,
+	.file_off = 0,
+	.send_chunk = 256 << 10,
+	.call_max = 8 << 20,
+	.flags = RECVFILE_WAITALL,
+};
+
+FIXTURE_VARIANT_ADD(xfer, splice_v4_odd) {
+	.family = AF_INET,
+	.api = API_SPLICE,
+	.size = (2 << 20) - 3,
+	.file_off = 7,
+	.send_chunk = 65536,
+	.call_max = 1 << 20,
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(xfer, splice_v6_1_byte) {
+	.family = AF_INET6,
+	.api = API_SPLICE,
+	.size = 1,
+	.file_off = 0,
+	.send_chunk = 65536,
+	.call_max = 1 << 20,
+	.flags = 0,
+};
 
 FIXTURE_SETUP(xfer)
 {
@@ -208,7 +296,7 @@ TEST(trickling_peer_waitall)
 
 /* Many connections into one file, each at its own disjoint range. */
 #define NR_CONNS 8
-#define CONN_BYTES (1 << 20)
+#define CONN_BYTES (1024 * 1024)
 
 struct conn {
 	int client, server, file;

@@ -21,7 +21,7 @@
 #include "../kselftest_harness.h"
 
 #ifndef SPLICE_F_NOTIF
-#define SPLICE_F_NOTIF		(1U << 30)
+#define SPLICE_F_NOTIF		0x40000000U	/* bit 30 */
 #endif
 #ifndef SO_ZEROCOPY_SPLICE
 #define SO_ZEROCOPY_SEND	1
@@ -31,7 +31,7 @@
 #define SO_EE_ORIGIN_ZEROCOPY	5
 #endif
 #ifndef IORING_NOTIF_USAGE_ZC_COPIED
-#define IORING_NOTIF_USAGE_ZC_COPIED	(1U << 31)
+#define IORING_NOTIF_USAGE_ZC_COPIED	0x80000000U	/* bit 31 */
 #endif
 
 #define CHUNK		(32 << 10)
@@ -560,22 +560,21 @@ TEST_F_TIMEOUT(notify, many_small_sends_leak_nothing, 900)
  * that close() left queued.
  */
 static void send_until_stuck(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(notify) *self)
+			     struct io_uring *ring, int file, int sock)
 {
 	struct io_uring_cqe *cqe;
 
 	/* a peer that does not read: part of the send stays queued */
-	ASSERT_EQ(0, fill_file(self->file, 4 << 20, 3));
-	ASSERT_EQ(0, fcntl(self->server, F_SETFL, O_NONBLOCK));
-	submit_splice(&self->ring, self->file, 0, self->server, 4 << 20,
-		      SPLICE_F_NOTIF, 1);
-	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+	ASSERT_EQ(0, fill_file(file, 4 << 20, 3));
+	ASSERT_EQ(0, fcntl(sock, F_SETFL, O_NONBLOCK));
+	submit_splice(ring, file, 0, sock, 4 << 20, SPLICE_F_NOTIF, 1);
+	ASSERT_EQ(0, io_uring_wait_cqe(ring, &cqe));
 	ASSERT_FALSE(cqe->flags & IORING_CQE_F_NOTIF);
 	EXPECT_LT(0, cqe->res);
 	EXPECT_GT(4 << 20, cqe->res);
 	EXPECT_TRUE(cqe->flags & IORING_CQE_F_MORE);
-	io_uring_cqe_seen(&self->ring, cqe);
-	EXPECT_EQ(-ETIME, wait_notif(&self->ring, 0.5))
+	io_uring_cqe_seen(ring, cqe);
+	EXPECT_EQ(-ETIME, wait_notif(ring, 0.5))
 		TH_LOG("completion while data was unacknowledged");
 }
 
@@ -583,7 +582,7 @@ TEST_F_TIMEOUT(notify, reset_completes, 120)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
-	send_until_stuck(_metadata, self);
+	send_until_stuck(_metadata, &self->ring, self->file, self->server);
 	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
 	close(self->server);
 	self->server = -1;
@@ -595,7 +594,7 @@ TEST_F_TIMEOUT(notify, close_completes_after_ack, 120)
 	char sink[65536];
 	ssize_t r;
 
-	send_until_stuck(_metadata, self);
+	send_until_stuck(_metadata, &self->ring, self->file, self->server);
 	close(self->server);
 	self->server = -1;
 	EXPECT_EQ(-ETIME, wait_notif(&self->ring, 0.5));
@@ -710,6 +709,9 @@ static int run_in_ns(int ns, int back, const char *cmd)
 	return ret;
 }
 
+static const char peer_setup[] =
+	"ip link set lo up && ip addr add 10.77.0.2/24 dev vB && ip link set vB up";
+
 FIXTURE_SETUP(veth)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(4242) };
@@ -723,9 +725,7 @@ FIXTURE_SETUP(veth)
 	self->peer_ns = peer_netns_with_veth();
 	ASSERT_LE(0, self->peer_ns);
 	ASSERT_EQ(0, sh("ip addr add 10.77.0.1/24 dev vA && ip link set vA up"));
-	ASSERT_EQ(0, run_in_ns(self->peer_ns, self->self_ns,
-			       "ip link set lo up && "
-			       "ip addr add 10.77.0.2/24 dev vB && ip link set vB up"));
+	ASSERT_EQ(0, run_in_ns(self->peer_ns, self->self_ns, peer_setup));
 
 	/* the listener lives in the peer's namespace */
 	ASSERT_EQ(0, setns(self->peer_ns, CLONE_NEWNET));
@@ -754,10 +754,10 @@ FIXTURE_TEARDOWN(veth)
 	close(self->file);
 }
 
-static void delay_acks(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(veth) *self, bool on)
+static void delay_acks(struct __test_metadata *_metadata, int peer_ns,
+		       int self_ns, bool on)
 {
-	ASSERT_EQ(0, run_in_ns(self->peer_ns, self->self_ns, on ?
+	ASSERT_EQ(0, run_in_ns(peer_ns, self_ns, on ?
 			       "tc qdisc add dev vB root netem delay 2000ms" :
 			       "tc qdisc del dev vB root"));
 }
@@ -769,7 +769,7 @@ TEST_F_TIMEOUT(veth, uring_completion_waits_for_ack, 120)
 	int res;
 
 	ASSERT_EQ(0, fill_file(self->file, CHUNK, 21));
-	delay_acks(_metadata, self, true);
+	delay_acks(_metadata, self->peer_ns, self->self_ns, true);
 	t0 = now_sec();
 	submit_splice(&self->ring, self->file, 0, self->server, CHUNK,
 		      SPLICE_F_NOTIF, 7);
@@ -785,7 +785,7 @@ TEST_F_TIMEOUT(veth, uring_completion_waits_for_ack, 120)
 	EXPECT_LT(1.5, waited) TH_LOG("completion after %.2f s", waited);
 	TH_LOG("completion %.2f s after the send (ACKs delayed 2 s), %s",
 	       waited, res ? "copied" : "not copied");
-	delay_acks(_metadata, self, false);
+	delay_acks(_metadata, self->peer_ns, self->self_ns, false);
 }
 
 TEST_F_TIMEOUT(veth, errqueue_completion_waits_for_ack, 120)
@@ -798,7 +798,7 @@ TEST_F_TIMEOUT(veth, errqueue_completion_waits_for_ack, 120)
 
 	ASSERT_EQ(0, fill_file(self->file, CHUNK, 22));
 	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &zc, sizeof(zc)));
-	delay_acks(_metadata, self, true);
+	delay_acks(_metadata, self->peer_ns, self->self_ns, true);
 	t0 = now_sec();
 	ASSERT_EQ(CHUNK, sendfile(self->server, self->file, &off, CHUNK));
 	EXPECT_EQ(-ETIME, read_zc_completion(self->server, 1000, &lo, &hi, &copied));
@@ -810,7 +810,7 @@ TEST_F_TIMEOUT(veth, errqueue_completion_waits_for_ack, 120)
 	EXPECT_LT(1.5, waited);
 	TH_LOG("error-queue completion %.2f s after the send, %s", waited,
 	       copied ? "copied" : "not copied");
-	delay_acks(_metadata, self, false);
+	delay_acks(_metadata, self->peer_ns, self->self_ns, false);
 }
 
 /*

@@ -23,22 +23,85 @@ FIXTURE_VARIANT(splice_sock_file) {
 	size_t send_chunk;	/* sender's write size */
 };
 
-#define SPLICE_VARIANT(_name, _fam, _size, _off, _psz, _chunk)		\
-	FIXTURE_VARIANT_ADD(splice_sock_file, _name) {			\
-		.family = _fam, .size = _size, .file_off = _off,	\
-		.pipe_size = _psz, .send_chunk = _chunk,		\
-	}
+FIXTURE_VARIANT_ADD(splice_sock_file, v4_1_byte) {
+	.family = AF_INET,
+	.size = 1,
+	.file_off = 0,
+	.pipe_size = 0,
+	.send_chunk = 65536,
+};
 
-SPLICE_VARIANT(v4_1_byte, AF_INET, 1, 0, 0, 65536);
-SPLICE_VARIANT(v4_page_minus_1, AF_INET, 4095, 0, 0, 65536);
-SPLICE_VARIANT(v4_page, AF_INET, 4096, 0, 0, 65536);
-SPLICE_VARIANT(v4_odd_offset, AF_INET, 10007, 4093, 0, 65536);
-SPLICE_VARIANT(v4_over_pipe_capacity, AF_INET, 65536 * 3 + 17, 1, 0, 65536);
-SPLICE_VARIANT(v4_1m_small_chunks, AF_INET, (1 << 20) + 13, 511, 0, 1000);
-SPLICE_VARIANT(v4_8m, AF_INET, 8 << 20, 0, 0, 1 << 20);
-SPLICE_VARIANT(v4_4m_one_slot_pipe, AF_INET, 4 << 20, 3, 4096, 65536);
-SPLICE_VARIANT(v6_page_plus_1, AF_INET6, 4097, 0, 0, 65536);
-SPLICE_VARIANT(v6_2m_odd, AF_INET6, (2 << 20) - 7, 12345, 0, 65536);
+FIXTURE_VARIANT_ADD(splice_sock_file, v4_page_minus_1) {
+	.family = AF_INET,
+	.size = 4095,
+	.file_off = 0,
+	.pipe_size = 0,
+	.send_chunk = 65536,
+};
+
+FIXTURE_VARIANT_ADD(splice_sock_file, v4_page) {
+	.family = AF_INET,
+	.size = 4096,
+	.file_off = 0,
+	.pipe_size = 0,
+	.send_chunk = 65536,
+};
+
+FIXTURE_VARIANT_ADD(splice_sock_file, v4_odd_offset) {
+	.family = AF_INET,
+	.size = 10007,
+	.file_off = 4093,
+	.pipe_size = 0,
+	.send_chunk = 65536,
+};
+
+FIXTURE_VARIANT_ADD(splice_sock_file, v4_over_pipe_capacity) {
+	.family = AF_INET,
+	.size = 65536 * 3 + 17,
+	.file_off = 1,
+	.pipe_size = 0,
+	.send_chunk = 65536,
+};
+
+FIXTURE_VARIANT_ADD(splice_sock_file, v4_1m_small_chunks) {
+	.family = AF_INET,
+	.size = (1 << 20) + 13,
+	.file_off = 511,
+	.pipe_size = 0,
+	.send_chunk = 1000,
+};
+
+FIXTURE_VARIANT_ADD(splice_sock_file, v4_8m) {
+	.family = AF_INET,
+	.size = 8 << 20,
+	.file_off = 0,
+	.pipe_size = 0,
+	.send_chunk = 1 << 20,
+};
+
+FIXTURE_VARIANT_ADD(splice_sock_file, v4_4m_one_slot_pipe) {
+	.family = AF_INET,
+	.size = 4 << 20,
+	.file_off = 3,
+	.pipe_size = 4096,
+	.send_chunk = 65536,
+};
+
+FIXTURE_VARIANT_ADD(splice_sock_file, v6_page_plus_1) {
+	.family = AF_INET6,
+	.size = 4097,
+	.file_off = 0,
+	.pipe_size = 0,
+	.send_chunk = 65536,
+};
+
+FIXTURE_VARIANT_ADD(splice_sock_file, v6_2m_odd) {
+	.family = AF_INET6,
+	.size = (2 << 20) - 7,
+	.file_off = 12345,
+	.pipe_size = 0,
+	.send_chunk = 65536,
+};
 
 FIXTURE_SETUP(splice_sock_file)
 {
