@@ -63,11 +63,28 @@ run_upstream() {
 	done
 }
 
+# The sample file server's own check: every WRITE back end read back
+# through every READ back end, byte for byte, and the ENOSPC drain.
+run_samples() {
+	local log rc
+	echo "TAP version 13"
+	echo "1..1"
+	log=$(timeout 600 "$BUILD/bin/fsrv" check /tmp/fsrv-check 2>&1)
+	rc=$?
+	printf '%s\n' "$log" | sed 's/^/# /'
+	if [ "$rc" -eq 0 ]; then
+		echo "ok 1 sample: fsrv check"
+	else
+		echo "not ok 1 sample: fsrv check # exit $rc"
+	fi
+}
+
 {
 	if [ "$ours" = 1 ]; then
 		"$KST/run_kselftest.sh" ${soak:+--override-timeout 3600} "${sel[@]}"
 	fi
 	if [ "$upstream" = 1 ]; then
+		run_samples
 		run_upstream
 	fi
 } 2>&1 | tee "$out"
