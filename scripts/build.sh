@@ -77,6 +77,14 @@ build_upstream_tests() {
 			-o "$out/$t" "$net/$t.c" -lpthread > "$LOGS/upstream-$t.log" 2>&1 ||
 			{ cat "$LOGS/upstream-$t.log" >&2; die "building upstream net/$t failed"; }
 	done
+	# splice/: the pseudo-filesystem splice tests, run from their own dir.
+	mkdir -p "$out/splice"
+	for t in default_file_splice_read splice_read; do
+		gcc -O2 -Wall -isystem "$OBJ/usr/include" -o "$out/splice/$t" \
+			"$SRC/tools/testing/selftests/splice/$t.c" > "$LOGS/upstream-$t.log" 2>&1 ||
+			{ cat "$LOGS/upstream-$t.log" >&2; die "building upstream splice/$t failed"; }
+	done
+	cp "$SRC"/tools/testing/selftests/splice/*.sh "$out/splice/"
 }
 
 build_samples() {
