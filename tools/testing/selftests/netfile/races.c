@@ -13,8 +13,11 @@
 
 #include <linux/falloc.h>
 #include <linux/recvfile.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "../kselftest_harness.h"
 
@@ -319,6 +322,75 @@ TEST_F_TIMEOUT(gone, blocked_recvfile_returns, 60)
 	/* the file is still fully usable */
 	EXPECT_EQ(0, ftruncate(self->file, 0));
 	EXPECT_EQ(3, pwrite(self->file, "abc", 3, 0));
+}
+
+/*
+ * A destination the caller may not write is refused, and nothing is
+ * consumed from the socket: a file opened read-only (as after dropping
+ * privileges, when only a read-only open succeeds) and a file on a
+ * read-only bind mount.
+ */
+static int refused_without_consuming(int file, int expect_errno)
+{
+	int client, server;
+	loff_t off = 0;
+	char c;
+	int ret = 0;
+
+	if (netfile_tcp_pair(AF_INET, &client, &server))
+		return -1;
+	if (write(client, "x", 1) != 1)
+		ret = -1;
+	usleep(50000);
+	if (sys_recvfile(file, server, &off, 1, RECVFILE_NONBLOCK) != -1 ||
+	    errno != expect_errno)
+		ret = -1;
+	/* the byte is still there */
+	if (recv(server, &c, 1, MSG_DONTWAIT) != 1 || c != 'x')
+		ret = -1;
+	close(client);
+	close(server);
+	return ret;
+}
+
+TEST(unwritable_destinations_refused)
+{
+	const char *dir = "/tmp/netfile-ro", *bind_dir = "/tmp/netfile-ro-bind";
+	int status, fd;
+	pid_t pid;
+
+	mkdir(dir, 0755);
+	mkdir(bind_dir, 0755);
+	fd = open("/tmp/netfile-ro/f", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	ASSERT_LE(0, fd);
+	close(fd);
+
+	/* after dropping privileges: no writable open, a read-only fd fails */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (setgid(65534) || setuid(65534))
+			_exit(2);
+		if (open("/tmp/netfile-ro/f", O_RDWR) >= 0 || errno != EACCES)
+			_exit(3);
+		fd = open("/tmp/netfile-ro/f", O_RDONLY);
+		_exit(fd < 0 ? 4 : refused_without_consuming(fd, EBADF) ? 5 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	/* a read-only bind mount */
+	ASSERT_EQ(0, unshare(CLONE_NEWNS));
+	ASSERT_EQ(0, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	ASSERT_EQ(0, mount(dir, bind_dir, NULL, MS_BIND, NULL));
+	ASSERT_EQ(0, mount(NULL, bind_dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
+	EXPECT_EQ(-1, open("/tmp/netfile-ro-bind/f", O_RDWR));
+	EXPECT_EQ(EROFS, errno);
+	fd = open("/tmp/netfile-ro-bind/f", O_RDONLY);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, refused_without_consuming(fd, EBADF));
+	close(fd);
+	umount(bind_dir);
 }
 
 TEST_HARNESS_MAIN
