@@ -79,6 +79,9 @@ static int recvfile_check_files(struct file *in, struct file *out,
 		return -EINVAL;
 	if (!tcp_recvfile_supported(sock->sk))
 		return -EOPNOTSUPP;
+	/* as read(2) on it: a listening socket has no data, ever */
+	if (READ_ONCE(sock->sk->sk_state) == TCP_LISTEN)
+		return -ENOTCONN;
 	return 0;
 }
 
@@ -117,8 +120,6 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 	ret = recvfile_check_files(in, out, flags);
 	if (ret)
 		return ret;
-	if (!count)
-		return 0;
 	count = min_t(size_t, count, MAX_RW_COUNT);
 	ret = rw_verify_area(READ, in, NULL, count);
 	if (ret)
@@ -126,6 +127,9 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 	ret = rw_verify_area(WRITE, out, ppos, count);
 	if (ret)
 		return ret;
+	/* After the checks: a zero count validates the arguments. */
+	if (!count)
+		return 0;
 
 	batch = kzalloc(sizeof(*batch), GFP_KERNEL);
 	if (!batch)

@@ -242,6 +242,45 @@ TEST_F_TIMEOUT(uring, queued_data_completes_inline_on_xfs, 300)
 	close(xfs_file);
 }
 
+/*
+ * Bad arguments fail at once even with nothing queued, with recvfile's
+ * errors, instead of waiting for data that may never come.
+ */
+TEST_F(uring, bad_arguments_fail_without_waiting)
+{
+	int lfd, ro, app, ux[2];
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+
+	ro = open("/proc/self/exe", O_RDONLY);
+	ASSERT_LE(0, ro);
+	app = netfile_tmpfile(NULL);
+	ASSERT_LE(0, app);
+	ASSERT_EQ(0, fcntl(app, F_SETFL, O_APPEND));
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, listen(lfd, 1));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, ux));
+
+	/* the output: read-only, O_APPEND, a negative offset */
+	EXPECT_EQ(-EBADF, uring_splice_once(_metadata, &self->ring, self->server,
+					    ro, 0, 100));
+	EXPECT_EQ(-EINVAL, uring_splice_once(_metadata, &self->ring, self->server,
+					     app, -1, 100));
+	EXPECT_EQ(-EINVAL, uring_splice_once(_metadata, &self->ring, self->server,
+					     self->file, -2, 100));
+	/* the input: a listening socket, an AF_UNIX socket with no data */
+	EXPECT_EQ(-ENOTCONN, uring_splice_once(_metadata, &self->ring, lfd,
+					       self->file, 0, 100));
+	EXPECT_EQ(-EOPNOTSUPP, uring_splice_once(_metadata, &self->ring, ux[0],
+						 self->file, 0, 100));
+	close(ro);
+	close(app);
+	close(lfd);
+	close(ux[0]);
+	close(ux[1]);
+}
+
 /* Nothing queued: the request waits (poll) and completes with the data. */
 TEST_F(uring, waits_for_data)
 {
