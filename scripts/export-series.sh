@@ -194,6 +194,7 @@ if [ "$build_each" = 1 ]; then
 		fi
 		if git -C "$SER" show --stat "$c" | grep -q tools/testing/selftests/netfile/; then
 			make -s -C "$SER" O="$obj" headers_install > /dev/null
+			mkdir -p "$obj/kselftest"
 			make -s -C "$SER/tools/testing/selftests/netfile" \
 				KHDR_INCLUDES="-isystem $obj/usr/include" OUTPUT="$obj/kselftest" \
 				> "$obj/selftests.log" 2>&1 || die "selftests do not build at: $s"
