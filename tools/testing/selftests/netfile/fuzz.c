@@ -57,10 +57,10 @@
 #define __NR_recvfile 463
 #endif
 #ifndef SPLICE_F_NOTIF
-#define SPLICE_F_NOTIF		(1U << 30)
+#define SPLICE_F_NOTIF		0x40000000U	/* bit 30 */
 #endif
 #ifndef IORING_NOTIF_USAGE_ZC_COPIED
-#define IORING_NOTIF_USAGE_ZC_COPIED	(1U << 31)
+#define IORING_NOTIF_USAGE_ZC_COPIED	0x80000000U	/* bit 31 */
 #endif
 
 #define SPLICE_F_ALL_USER	(SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | \
@@ -471,7 +471,7 @@ static void fz_init(struct fz *f, uint64_t salt)
 	f->rng = (f->seed ^ salt) | 1;
 }
 
-static void __attribute__((format(printf, 2, 3)))
+static void __printf(2, 3)
 fz_fail(struct fz *f, const char *fmt, ...)
 {
 	va_list ap;
@@ -1483,7 +1483,7 @@ struct fault_run {
 	unsigned long calls, errors, nomem, retried, stopped, bytes;
 };
 
-static void __attribute__((format(printf, 2, 3)))
+static void __printf(2, 3)
 fr_fail(struct fault_run *r, const char *fmt, ...)
 {
 	va_list ap;
