@@ -177,6 +177,22 @@ for p in "$OUT"/*.patch; do
 done
 [ "$bad" = 0 ] && say "checkpatch --strict: clean"
 
+# kernel-doc on the new C files and functions, and the new rst pages
+# parsed by docutils (what htmldocs would choke on), plus the tree's
+# documentation cross-reference check for the pages we touch.
+kdoc=$(cd "$SER" && perl scripts/kernel-doc -none -Wall fs/recvfile.c net/ipv4/tcp_recvfile.c \
+	include/linux/recvfile.h 2>&1; perl scripts/kernel-doc -none -Wall fs/splice.c 2>&1 |
+	grep do_splice_notify || true)
+[ -z "$kdoc" ] && say "kernel-doc: clean" || { echo "$kdoc"; bad=1; }
+for rst in Documentation/filesystems/recvfile.rst Documentation/networking/splice_notify.rst \
+	   Documentation/networking/msg_zerocopy.rst; do
+	python3 -m docutils --halt=warning "$SER/$rst" /dev/null || { echo "docutils: $rst"; bad=1; }
+done
+refs=$(cd "$SER" && perl scripts/documentation-file-ref-check 2>&1 |
+	grep -E 'recvfile|splice_notify|netfile' || true)
+[ -z "$refs" ] && say "documentation: the new pages parse, no broken references" ||
+	{ echo "$refs"; bad=1; }
+
 if [ "$build_each" = 1 ]; then
 	obj=$BUILD/obj-series
 	mkdir -p "$obj"
