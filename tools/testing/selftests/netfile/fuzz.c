@@ -55,9 +55,6 @@
 #pragma GCC diagnostic ignored "-Wclobbered"
 #endif
 
-#ifndef __NR_recvfile
-#define __NR_recvfile 463
-#endif
 #ifndef SPLICE_F_NOTIF
 #define SPLICE_F_NOTIF		0x40000000U	/* bit 30 */
 #endif
@@ -76,20 +73,6 @@
 #define BUDGET_S		360		/* per fuzz test, below the timeout */
 #define BATCH			16
 #define RING_DEPTH		32
-
-static ssize_t sys_recvfile(int out, int in, loff_t *off, size_t count,
-			    unsigned int flags)
-{
-	return syscall(__NR_recvfile, out, in, off, count, flags);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* xorshift64*: cheap and reproducible from the logged seed. */
 static uint64_t rnd(uint64_t *s)
@@ -771,7 +754,7 @@ static void run_call(struct pool *p, struct call *c)
 	}
 	errno = 0;
 	if (c->api == API_RECVFILE)
-		c->ret = sys_recvfile(out, in, pout, c->count, c->flags);
+		c->ret = netfile_recvfile(out, in, pout, c->count, c->flags);
 	else
 		c->ret = splice(in, pin, out, pout, c->count, c->flags);
 	c->err = errno;
@@ -891,7 +874,7 @@ FIXTURE_TEARDOWN(netfile)
 TEST_F_TIMEOUT(netfile, fuzz_recvfile_and_splice, 600)
 {
 	long iters = getenv("NETFILE_SOAK") ? 30000 : 3000;
-	double t0 = now_s();
+	double t0 = netfile_now();
 	const char *what;
 	struct pool p;
 	struct fz f;
@@ -907,7 +890,7 @@ TEST_F_TIMEOUT(netfile, fuzz_recvfile_and_splice, 600)
 
 	/* An offset that cannot be read fails before anything moves. */
 	errno = 0;
-	ret = sys_recvfile(p.fd[K_FILE], p.fd[K_TCP_DATA], (loff_t *)1, 1,
+	ret = netfile_recvfile(p.fd[K_FILE], p.fd[K_TCP_DATA], (loff_t *)1, 1,
 			   RECVFILE_NONBLOCK);
 	if (ret == -1 && errno == ENOSYS)
 		SKIP(return, "no recvfile(2) in this kernel");
@@ -921,7 +904,7 @@ TEST_F_TIMEOUT(netfile, fuzz_recvfile_and_splice, 600)
 	for (f.iter = 0; f.iter < iters; f.iter++) {
 		struct call c;
 
-		if (now_s() - t0 > BUDGET_S) {
+		if (netfile_now() - t0 > BUDGET_S) {
 			TH_LOG("time budget used up after %ld calls", f.iter);
 			break;
 		}
@@ -1201,7 +1184,7 @@ static void handle_cqe(struct uctx *u, struct usqe *b, unsigned long batch,
 static int reap_batch(struct uctx *u, struct usqe *b, unsigned long batch)
 {
 	int want_res = BATCH, want_notif = 0;
-	double deadline = now_s() + 10;
+	double deadline = netfile_now() + 10;
 
 	while (want_res > 0 || want_notif > 0) {
 		struct __kernel_timespec ts = { .tv_nsec = 20 * 1000 * 1000 };
@@ -1210,7 +1193,7 @@ static int reap_batch(struct uctx *u, struct usqe *b, unsigned long batch)
 
 		if (ret == -ETIME || ret == -EINTR) {
 			pool_drain_peers(&u->p);
-			if (now_s() > deadline)
+			if (netfile_now() > deadline)
 				return -ETIME;
 			continue;
 		}
@@ -1218,7 +1201,7 @@ static int reap_batch(struct uctx *u, struct usqe *b, unsigned long batch)
 			return ret;
 		handle_cqe(u, b, batch, cqe, &want_res, &want_notif);
 		io_uring_cqe_seen(&u->ring, cqe);
-		deadline = now_s() + 10;
+		deadline = netfile_now() + 10;
 	}
 	return 0;
 }
@@ -1297,7 +1280,7 @@ TEST_F_TIMEOUT(netfile, fuzz_uring_splice, 600)
 	long total = getenv("NETFILE_SOAK") ? 30000 : 3000;
 	struct uctx *u = calloc(1, sizeof(*u));
 	struct usqe *b = calloc(BATCH, sizeof(*b));
-	double t0 = now_s();
+	double t0 = netfile_now();
 	unsigned long batch;
 	const char *what;
 	int ret, i;
@@ -1325,7 +1308,7 @@ TEST_F_TIMEOUT(netfile, fuzz_uring_splice, 600)
 	for (batch = 0; batch * BATCH < (unsigned long)total; batch++) {
 		bool data = false;
 
-		if (now_s() - t0 > BUDGET_S) {
+		if (netfile_now() - t0 > BUDGET_S) {
 			TH_LOG("time budget used up after %lu batches", batch);
 			break;
 		}
@@ -1609,7 +1592,7 @@ static void fault_transfer(struct fault_run *r)
 			ret = syscall(__NR_splice, s, NULL, r->file, &off, k - moved,
 				      SPLICE_F_NONBLOCK);
 		else
-			ret = syscall(__NR_recvfile, r->file, s, &off, k - moved,
+			ret = netfile_recvfile(r->file, s, &off, k - moved,
 				      RECVFILE_NONBLOCK);
 		err = errno;
 		fault_window(r, false);

@@ -23,9 +23,30 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef __NR_recvfile
+#define __NR_recvfile 463
+#endif
+
+/* recvfile(2); libc has no wrapper yet. */
+static inline ssize_t netfile_recvfile(int out, int in, loff_t *off,
+				       size_t count, unsigned int flags)
+{
+	return syscall(__NR_recvfile, out, in, off, count, flags);
+}
+
+/* CLOCK_MONOTONIC in seconds. */
+static inline double netfile_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static inline uint64_t netfile_min(uint64_t a, uint64_t b)
 {

@@ -21,18 +21,8 @@
 
 #include "../kselftest_harness.h"
 
-#ifndef __NR_recvfile
-#define __NR_recvfile 463
-#endif
-
 #define RANGE		(4 * 1024 * 1024)
 #define OTHER_BYTE	0xa5
-
-static ssize_t sys_recvfile(int out, int in, loff_t *off, size_t count,
-			    unsigned int flags)
-{
-	return syscall(__NR_recvfile, out, in, off, count, flags);
-}
 
 struct racer {
 	pthread_t thread;
@@ -179,7 +169,7 @@ TEST_F_TIMEOUT(race, recvfile_against, 600)
 		/* keep stream offset == file offset (mod RANGE) for the check */
 		loff_t off = moved % RANGE;
 		size_t want = netfile_min(snd.total - moved, RANGE - off);
-		ssize_t n = sys_recvfile(self->file, self->server, &off, want, 0);
+		ssize_t n = netfile_recvfile(self->file, self->server, &off, want, 0);
 
 		if (n < 0) {
 			ASSERT_TRUE(errno == EINTR || errno == EAGAIN)
@@ -194,7 +184,6 @@ TEST_F_TIMEOUT(race, recvfile_against, 600)
 	pthread_join(r.thread, NULL);
 	netfile_sender_join(&snd);
 	EXPECT_EQ(snd.total, moved);
-	/* the pattern repeats every RANGE bytes only if seeded per lap: check laps */
 	TH_LOG("%s: %lu racing operations", race_names[variant->mode], r.ops);
 	{
 		char c;
@@ -221,7 +210,7 @@ TEST_F_TIMEOUT(race, content_is_sent_zero_or_written, 300)
 	ASSERT_EQ(0, netfile_sender_start(&snd));
 	ASSERT_EQ(0, pthread_create(&r.thread, NULL, racer_main, &r));
 	while ((uint64_t)off < snd.total) {
-		ssize_t n = sys_recvfile(self->file, self->server, &off,
+		ssize_t n = netfile_recvfile(self->file, self->server, &off,
 					 snd.total - off, 0);
 
 		ASSERT_LT(0, n) TH_LOG("recvfile: %s", strerror(errno));
@@ -275,7 +264,7 @@ static void *blocked_main(void *arg)
 {
 	struct blocked_call *b = arg;
 
-	b->ret = sys_recvfile(b->file, b->sock, &b->off, 1 << 20, RECVFILE_WAITALL);
+	b->ret = netfile_recvfile(b->file, b->sock, &b->off, 1 << 20, RECVFILE_WAITALL);
 	b->err = b->ret < 0 ? errno : 0;
 	return NULL;
 }
@@ -342,7 +331,7 @@ static int refused_without_consuming(int file, int expect_errno)
 	if (write(client, "x", 1) != 1)
 		ret = -1;
 	usleep(50000);
-	if (sys_recvfile(file, server, &off, 1, RECVFILE_NONBLOCK) != -1 ||
+	if (netfile_recvfile(file, server, &off, 1, RECVFILE_NONBLOCK) != -1 ||
 	    errno != expect_errno)
 		ret = -1;
 	/* the byte is still there */

@@ -24,16 +24,6 @@
 
 #include "../kselftest_harness.h"
 
-#ifndef __NR_recvfile
-#define __NR_recvfile 463
-#endif
-
-static ssize_t sys_recvfile(int out, int in, loff_t *off, size_t count,
-			    unsigned int flags)
-{
-	return syscall(__NR_recvfile, out, in, off, count, flags);
-}
-
 enum api { API_RECVFILE, API_SPLICE };
 
 /* One call through either interface; splice has no WAITALL. */
@@ -43,7 +33,7 @@ static ssize_t move(enum api api, int out, int in, loff_t *off, size_t count,
 	if (api == API_SPLICE)
 		return splice(in, NULL, out, off, count,
 			      flags & RECVFILE_NONBLOCK ? SPLICE_F_NONBLOCK : 0);
-	return sys_recvfile(out, in, off, count, flags);
+	return netfile_recvfile(out, in, off, count, flags);
 }
 
 /* Read what is left on @fd (until EOF) and check it is the pattern from @at. */
@@ -285,11 +275,11 @@ TEST(trickling_peer_waitall)
 	ASSERT_LE(0, file);
 	t.fd = client;
 	ASSERT_EQ(0, pthread_create(&th, NULL, trickle_main, &t));
-	n = sys_recvfile(file, server, &off, t.total, RECVFILE_WAITALL);
+	n = netfile_recvfile(file, server, &off, t.total, RECVFILE_WAITALL);
 	EXPECT_EQ(t.total, n);
 	pthread_join(th, NULL);
 	EXPECT_EQ(-1, netfile_file_check(file, 0, t.total, t.seed, 0));
-	EXPECT_EQ(0, sys_recvfile(file, server, &off, 1, 0));
+	EXPECT_EQ(0, netfile_recvfile(file, server, &off, 1, 0));
 	close(server);
 	close(file);
 }
@@ -312,7 +302,7 @@ static void *conn_receiver(void *arg)
 	ssize_t n;
 
 	c->moved = 0;
-	while ((n = sys_recvfile(c->file, c->server, &off, CONN_BYTES, 0)) > 0)
+	while ((n = netfile_recvfile(c->file, c->server, &off, CONN_BYTES, 0)) > 0)
 		c->moved += n;
 	c->err = n < 0 ? errno : 0;
 	return NULL;
@@ -386,7 +376,7 @@ static void check_fs_full(struct __test_metadata *_metadata, const char *dir,
 	ASSERT_LE(0, file);
 	ASSERT_EQ(0, netfile_sender_start(&s));
 
-	while ((n = sys_recvfile(file, server, &off, total, RECVFILE_WAITALL)) > 0)
+	while ((n = netfile_recvfile(file, server, &off, total, RECVFILE_WAITALL)) > 0)
 		moved += n;
 	ASSERT_EQ(-1, n);
 	EXPECT_EQ(want_errno, errno);
@@ -483,9 +473,9 @@ TEST_F_TIMEOUT(slow, eio_midway_exact_accounting, 180)
 	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &s.fd, &server));
 	ASSERT_EQ(0, netfile_sender_start(&s));
 
-	ASSERT_EQ(65536, sys_recvfile(file, server, &off, 65536, RECVFILE_WAITALL));
+	ASSERT_EQ(65536, netfile_recvfile(file, server, &off, 65536, RECVFILE_WAITALL));
 	ASSERT_EQ(0, ioctl(file, XFS_IOC_GOINGDOWN, &how));
-	EXPECT_EQ(-1, sys_recvfile(file, server, &off, s.total, RECVFILE_WAITALL));
+	EXPECT_EQ(-1, netfile_recvfile(file, server, &off, s.total, RECVFILE_WAITALL));
 	EXPECT_EQ(EIO, errno);
 	EXPECT_EQ(65536, off);
 	rest = drain_and_check(_metadata, server, s.seed, 65536);
@@ -521,7 +511,7 @@ TEST_F_TIMEOUT(slow, swapfile_refused, 120)
 	ASSERT_EQ(1, write(client, "s", 1));
 	EXPECT_EQ(-1, pwrite(file, "w", 1, 0));
 	EXPECT_EQ(ETXTBSY, errno);
-	EXPECT_EQ(-1, sys_recvfile(file, server, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(file, server, &off, 1, 0));
 	EXPECT_EQ(ETXTBSY, errno);
 	EXPECT_EQ(1, read(server, &c, 1));
 	EXPECT_EQ(0, swapoff(swapfile));
@@ -546,9 +536,9 @@ TEST(rlimit_fsize)
 	signal(SIGXFSZ, SIG_IGN);
 	ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &rl));
 
-	n = sys_recvfile(file, server, &off, s.total, RECVFILE_WAITALL);
+	n = netfile_recvfile(file, server, &off, s.total, RECVFILE_WAITALL);
 	EXPECT_EQ(100000, n);
-	n = sys_recvfile(file, server, &off, s.total, RECVFILE_WAITALL);
+	n = netfile_recvfile(file, server, &off, s.total, RECVFILE_WAITALL);
 	EXPECT_EQ(-1, n);
 	EXPECT_EQ(EFBIG, errno);
 	EXPECT_EQ(100000, off);
@@ -572,13 +562,13 @@ TEST(sealed_memfd_refused)
 	ASSERT_EQ(0, fcntl(memfd, F_ADD_SEALS, F_SEAL_GROW));
 	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &client, &server));
 	ASSERT_EQ(1, write(client, "s", 1));
-	EXPECT_EQ(-1, sys_recvfile(memfd, server, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(memfd, server, &off, 1, 0));
 	EXPECT_EQ(EPERM, errno);
 	EXPECT_EQ(1, read(server, &c, 1));
 
 	ASSERT_EQ(0, fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE));
 	ASSERT_EQ(1, write(client, "t", 1));
-	EXPECT_EQ(-1, sys_recvfile(memfd, server, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(memfd, server, &off, 1, 0));
 	EXPECT_EQ(EPERM, errno);
 	EXPECT_EQ(1, read(server, &c, 1));
 	EXPECT_EQ('t', c);
@@ -656,7 +646,7 @@ TEST_F_TIMEOUT(slow, memcg_limited_receiver_makes_progress, 900)
 	ASSERT_LE(0, file);
 	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &s.fd, &server));
 	ASSERT_EQ(0, netfile_sender_start(&s));
-	while ((n = sys_recvfile(file, server, &off, s.total, RECVFILE_WAITALL)) > 0)
+	while ((n = netfile_recvfile(file, server, &off, s.total, RECVFILE_WAITALL)) > 0)
 		moved += n;
 	netfile_sender_join(&s);
 	EXPECT_EQ(0, n);
@@ -694,14 +684,6 @@ FIXTURE_TEARDOWN(conn)
 	close(self->file);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 TEST_F(conn, rcvtimeo_times_out)
 {
 	struct timeval tv = { .tv_usec = 200000 };
@@ -709,10 +691,10 @@ TEST_F(conn, rcvtimeo_times_out)
 	double t0;
 
 	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
-	t0 = now_s();
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 4096, 0));
+	t0 = netfile_now();
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, &off, 4096, 0));
 	EXPECT_EQ(EAGAIN, errno);
-	EXPECT_LE(0.15, now_s() - t0);
+	EXPECT_LE(0.15, netfile_now() - t0);
 	EXPECT_EQ(0, off);
 }
 
@@ -725,7 +707,7 @@ TEST_F(conn, rcvtimeo_waitall_returns_partial)
 	netfile_pattern_fill(buf, sizeof(buf), 5, 0);
 	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
 	ASSERT_EQ(sizeof(buf), write(self->client, buf, sizeof(buf)));
-	EXPECT_EQ(sizeof(buf), sys_recvfile(self->file, self->server, &off, 1 << 20,
+	EXPECT_EQ(sizeof(buf), netfile_recvfile(self->file, self->server, &off, 1 << 20,
 					    RECVFILE_WAITALL));
 	EXPECT_EQ(-1, netfile_file_check(self->file, 0, sizeof(buf), 5, 0));
 }
@@ -735,18 +717,18 @@ TEST_F(conn, nonblock_empty_is_eagain)
 	loff_t off = 0;
 	int fl;
 
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 10, RECVFILE_NONBLOCK));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, &off, 10, RECVFILE_NONBLOCK));
 	EXPECT_EQ(EAGAIN, errno);
 	EXPECT_EQ(-1, splice(self->server, NULL, self->file, &off, 10, SPLICE_F_NONBLOCK));
 	EXPECT_EQ(EAGAIN, errno);
 	fl = fcntl(self->server, F_GETFL);
 	ASSERT_EQ(0, fcntl(self->server, F_SETFL, fl | O_NONBLOCK));
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 10, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, &off, 10, 0));
 	EXPECT_EQ(EAGAIN, errno);
 	/* Queued data is moved without waiting for the rest. */
 	ASSERT_EQ(3, write(self->client, "abc", 3));
 	usleep(50000);
-	EXPECT_EQ(3, sys_recvfile(self->file, self->server, &off, 10, RECVFILE_NONBLOCK));
+	EXPECT_EQ(3, netfile_recvfile(self->file, self->server, &off, 10, RECVFILE_NONBLOCK));
 }
 
 static void on_sigusr1(int sig)
@@ -778,7 +760,7 @@ TEST_F(conn, signal_interrupts_wait)
 
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 	ASSERT_EQ(0, pthread_create(&th, NULL, kill_later, &k));
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 4096, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, &off, 4096, 0));
 	EXPECT_EQ(EINTR, errno);
 	pthread_join(th, NULL);
 	EXPECT_EQ(0, off);
@@ -786,7 +768,7 @@ TEST_F(conn, signal_interrupts_wait)
 	/* With data moved before the signal, the count is returned. */
 	ASSERT_EQ(1, write(self->client, "x", 1));
 	ASSERT_EQ(0, pthread_create(&th, NULL, kill_later, &k));
-	EXPECT_EQ(1, sys_recvfile(self->file, self->server, &off, 4096, RECVFILE_WAITALL));
+	EXPECT_EQ(1, netfile_recvfile(self->file, self->server, &off, 4096, RECVFILE_WAITALL));
 	pthread_join(th, NULL);
 	ASSERT_EQ(1, pread(self->file, &c, 1, 0));
 	EXPECT_EQ('x', c);
@@ -800,9 +782,9 @@ TEST_F(conn, eof_midway_returns_count_then_zero)
 	netfile_pattern_fill(buf, sizeof(buf), 1, 0);
 	ASSERT_EQ(sizeof(buf), write(self->client, buf, sizeof(buf)));
 	ASSERT_EQ(0, shutdown(self->client, SHUT_WR));
-	EXPECT_EQ(sizeof(buf), sys_recvfile(self->file, self->server, &off, 5000,
+	EXPECT_EQ(sizeof(buf), netfile_recvfile(self->file, self->server, &off, 5000,
 					    RECVFILE_WAITALL));
-	EXPECT_EQ(0, sys_recvfile(self->file, self->server, &off, 5000, 0));
+	EXPECT_EQ(0, netfile_recvfile(self->file, self->server, &off, 5000, 0));
 	EXPECT_EQ(-1, netfile_file_check(self->file, 0, sizeof(buf), 1, 0));
 }
 
@@ -821,11 +803,11 @@ TEST_F(conn, peer_reset)
 	self->client = -1;
 	usleep(50000);
 	/* Whatever was moved is exact; then the reset is reported. */
-	n = sys_recvfile(self->file, self->server, &off, 1 << 20, RECVFILE_WAITALL);
+	n = netfile_recvfile(self->file, self->server, &off, 1 << 20, RECVFILE_WAITALL);
 	if (n > 0) {
 		EXPECT_GE(sizeof(buf), n);
 		EXPECT_EQ(-1, netfile_file_check(self->file, 0, n, 3, 0));
-		n = sys_recvfile(self->file, self->server, &off, 1 << 20, 0);
+		n = netfile_recvfile(self->file, self->server, &off, 1 << 20, 0);
 	}
 	EXPECT_EQ(-1, n);
 	EXPECT_EQ(ECONNRESET, errno);
@@ -850,7 +832,7 @@ TEST_F(conn, updates_mtime_and_notifies)
 	wd = inotify_add_watch(in, name, IN_MODIFY);
 	ASSERT_LE(0, wd);
 	ASSERT_EQ(5, write(self->client, "mtime", 5));
-	ASSERT_EQ(5, sys_recvfile(self->file, self->server, &off, 5, RECVFILE_WAITALL));
+	ASSERT_EQ(5, netfile_recvfile(self->file, self->server, &off, 5, RECVFILE_WAITALL));
 	ASSERT_EQ(0, fstat(self->file, &st));
 	after = st.st_mtim;
 	EXPECT_TRUE(after.tv_sec > before.tv_sec ||
@@ -877,7 +859,7 @@ static void check_like_write(struct __test_metadata *_metadata, int file,
 	w = pwrite(file, "w", 1, 0);
 	werr = errno;
 	ASSERT_EQ(1, write(client, "r", 1));
-	r = sys_recvfile(file, server, &off, 1, RECVFILE_WAITALL);
+	r = netfile_recvfile(file, server, &off, 1, RECVFILE_WAITALL);
 	rerr = errno;
 	EXPECT_EQ(w, r);
 	if (w < 0) {
@@ -913,7 +895,7 @@ TEST_F(conn, fatal_signal_leaves_file_usable)
 		loff_t off = 0;
 
 		/* Move some, then wait forever for the rest. */
-		sys_recvfile(self->file, self->server, &off, 1 << 30, RECVFILE_WAITALL);
+		netfile_recvfile(self->file, self->server, &off, 1 << 30, RECVFILE_WAITALL);
 		_exit(0);
 	}
 	ASSERT_EQ(sizeof(chunk), write(self->client, chunk, sizeof(chunk)));
@@ -924,7 +906,7 @@ TEST_F(conn, fatal_signal_leaves_file_usable)
 	EXPECT_EQ(0, ftruncate(self->file, 100));
 	EXPECT_EQ(1, pwrite(self->file, "a", 1, 5000));
 	EXPECT_EQ(1, write(self->client, "z", 1));
-	EXPECT_EQ(1, sys_recvfile(self->file, self->server, NULL, 1, 0));
+	EXPECT_EQ(1, netfile_recvfile(self->file, self->server, NULL, 1, 0));
 }
 
 /* ---- bad arguments -------------------------------------------------------- */
@@ -933,9 +915,9 @@ TEST_F(conn, bad_flags)
 {
 	loff_t off = 0;
 
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, 0x4));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, &off, 1, 0x4));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, ~0U));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, &off, 1, ~0U));
 	EXPECT_EQ(EINVAL, errno);
 }
 
@@ -945,48 +927,48 @@ TEST_F(conn, bad_fds)
 	loff_t off = 0;
 	char name[64];
 
-	EXPECT_EQ(-1, sys_recvfile(-1, self->server, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(-1, self->server, &off, 1, 0));
 	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, sys_recvfile(self->file, -1, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, -1, &off, 1, 0));
 	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, sys_recvfile(self->file, 1000000, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, 1000000, &off, 1, 0));
 	EXPECT_EQ(EBADF, errno);
 
 	/* input is not a socket */
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->file, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->file, &off, 1, 0));
 	EXPECT_EQ(ENOTSOCK, errno);
 
 	/* output not writable */
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", self->file);
 	ro = open(name, O_RDONLY);
 	ASSERT_LE(0, ro);
-	EXPECT_EQ(-1, sys_recvfile(ro, self->server, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(ro, self->server, &off, 1, 0));
 	EXPECT_EQ(EBADF, errno);
 	path = open("/tmp", O_PATH);
 	ASSERT_LE(0, path);
-	EXPECT_EQ(-1, sys_recvfile(path, self->server, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(path, self->server, &off, 1, 0));
 	EXPECT_EQ(EBADF, errno);
 	dirfd = open("/tmp", O_RDONLY | O_DIRECTORY);
-	EXPECT_EQ(-1, sys_recvfile(dirfd, self->server, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(dirfd, self->server, &off, 1, 0));
 	EXPECT_EQ(EBADF, errno);
 
 	/* output is not a regular file */
 	ASSERT_EQ(0, pipe(pfd));
-	EXPECT_EQ(-1, sys_recvfile(pfd[1], self->server, NULL, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(pfd[1], self->server, NULL, 1, 0));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, sys_recvfile(self->client, self->server, NULL, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->client, self->server, NULL, 1, 0));
 	EXPECT_EQ(EINVAL, errno);
 
 	/* not a connected stream socket */
 	udp = socket(AF_INET, SOCK_DGRAM, 0);
-	EXPECT_EQ(-1, sys_recvfile(self->file, udp, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, udp, &off, 1, 0));
 	EXPECT_EQ(EINVAL, errno);
 	listener = socket(AF_INET, SOCK_STREAM, 0);
 	ASSERT_EQ(0, listen(listener, 1));
-	EXPECT_EQ(-1, sys_recvfile(self->file, listener, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, listener, &off, 1, 0));
 	EXPECT_EQ(ENOTCONN, errno);
 	unconnected = socket(AF_INET6, SOCK_STREAM, 0);
-	EXPECT_EQ(-1, sys_recvfile(self->file, unconnected, &off, 1, RECVFILE_NONBLOCK));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, unconnected, &off, 1, RECVFILE_NONBLOCK));
 	EXPECT_EQ(ENOTCONN, errno);
 
 	close(ro);
@@ -1010,13 +992,13 @@ TEST_F(conn, append_and_direct_refused)
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", self->file);
 	fd = open(name, O_WRONLY | O_APPEND);
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(-1, sys_recvfile(fd, self->server, NULL, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(fd, self->server, NULL, 1, 0));
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(-1, splice(self->server, NULL, fd, NULL, 1, 0));
 	EXPECT_EQ(EINVAL, errno);
 	close(fd);
 	if (!fcntl(self->file, F_SETFL, O_DIRECT)) {
-		EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, 0));
+		EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, &off, 1, 0));
 		EXPECT_EQ(EINVAL, errno);
 	}
 	/* Nothing was consumed. */
@@ -1029,9 +1011,9 @@ TEST_F(conn, bad_offsets)
 	char c;
 
 	ASSERT_EQ(1, write(self->client, "o", 1));
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, &off, 1, 0));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, (loff_t *)1, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, (loff_t *)1, 1, 0));
 	EXPECT_EQ(EFAULT, errno);
 	/* Read-only memory: the result could not be stored, so nothing moves. */
 	off = 0;
@@ -1039,18 +1021,18 @@ TEST_F(conn, bad_offsets)
 		loff_t *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		ASSERT_NE(MAP_FAILED, ro);
-		EXPECT_EQ(-1, sys_recvfile(self->file, self->server, ro, 1, 0));
+		EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, ro, 1, 0));
 		EXPECT_EQ(EFAULT, errno);
 		munmap(ro, 4096);
 	}
 	off = 0x7fffffffffffffffLL;
-	EXPECT_EQ(-1, sys_recvfile(self->file, self->server, &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(self->file, self->server, &off, 1, 0));
 	EXPECT_TRUE(errno == EINVAL || errno == EFBIG);
 	/* splice: a socket has no input offset */
 	off = 0;
 	EXPECT_EQ(-1, splice(self->server, &off, self->file, NULL, 1, 0));
 	EXPECT_EQ(ESPIPE, errno);
-	EXPECT_EQ(0, sys_recvfile(self->file, self->server, &off, 0, 0));
+	EXPECT_EQ(0, netfile_recvfile(self->file, self->server, &off, 0, 0));
 	/* The byte is still there. */
 	EXPECT_EQ(1, read(self->server, &c, 1));
 	EXPECT_EQ('o', c);
@@ -1062,7 +1044,7 @@ TEST_F(conn, null_offset_uses_file_position)
 
 	ASSERT_EQ(5, write(self->file, "head:", 5));
 	ASSERT_EQ(4, write(self->client, "body", 4));
-	EXPECT_EQ(4, sys_recvfile(self->file, self->server, NULL, 4, RECVFILE_WAITALL));
+	EXPECT_EQ(4, netfile_recvfile(self->file, self->server, NULL, 4, RECVFILE_WAITALL));
 	EXPECT_EQ(9, lseek(self->file, 0, SEEK_CUR));
 	ASSERT_EQ(4, write(self->client, "tail", 4));
 	EXPECT_EQ(4, splice(self->server, NULL, self->file, NULL, 4, 0));
@@ -1080,7 +1062,7 @@ TEST(unix_stream_not_supported)
 	ASSERT_LE(0, file);
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	ASSERT_EQ(1, write(sv[0], "u", 1));
-	EXPECT_EQ(-1, sys_recvfile(file, sv[1], &off, 1, 0));
+	EXPECT_EQ(-1, netfile_recvfile(file, sv[1], &off, 1, 0));
 	EXPECT_EQ(EOPNOTSUPP, errno);
 	EXPECT_EQ(1, read(sv[1], &c, 1));
 	close(sv[0]);
@@ -1126,7 +1108,7 @@ TEST_F_TIMEOUT(slow, concurrent_truncate_and_read, 300)
 	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &s.fd, &server));
 	ASSERT_EQ(0, netfile_sender_start(&s));
 	ASSERT_EQ(0, pthread_create(&th, NULL, truncate_and_read, &d));
-	while ((n = sys_recvfile(d.file, server, &off, 1 << 20, 0)) > 0)
+	while ((n = netfile_recvfile(d.file, server, &off, 1 << 20, 0)) > 0)
 		moved += n;
 	__atomic_store_n(&d.stop, true, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);

@@ -36,14 +36,6 @@
 
 #define CHUNK		(32 << 10)
 
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int fill_file(int fd, size_t len, uint64_t seed)
 {
 	char *buf = malloc(len);
@@ -770,7 +762,7 @@ TEST_F_TIMEOUT(veth, uring_completion_waits_for_ack, 120)
 
 	ASSERT_EQ(0, fill_file(self->file, CHUNK, 21));
 	delay_acks(_metadata, self->peer_ns, self->self_ns, true);
-	t0 = now_sec();
+	t0 = netfile_now();
 	submit_splice(&self->ring, self->file, 0, self->server, CHUNK,
 		      SPLICE_F_NOTIF, 7);
 	reap(&self->ring, &r, 1.0);
@@ -780,7 +772,7 @@ TEST_F_TIMEOUT(veth, uring_completion_waits_for_ack, 120)
 	/* the data itself is at the peer already; only the ACKs are late */
 	EXPECT_EQ(0, read_check(self->client, CHUNK, 21));
 	res = wait_notif(&self->ring, 20);
-	waited = now_sec() - t0;
+	waited = netfile_now() - t0;
 	EXPECT_LE(0, res);
 	EXPECT_LT(1.5, waited) TH_LOG("completion after %.2f s", waited);
 	TH_LOG("completion %.2f s after the send (ACKs delayed 2 s), %s",
@@ -799,12 +791,12 @@ TEST_F_TIMEOUT(veth, errqueue_completion_waits_for_ack, 120)
 	ASSERT_EQ(0, fill_file(self->file, CHUNK, 22));
 	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &zc, sizeof(zc)));
 	delay_acks(_metadata, self->peer_ns, self->self_ns, true);
-	t0 = now_sec();
+	t0 = netfile_now();
 	ASSERT_EQ(CHUNK, sendfile(self->server, self->file, &off, CHUNK));
 	EXPECT_EQ(-ETIME, read_zc_completion(self->server, 1000, &lo, &hi, &copied));
 	EXPECT_EQ(0, read_check(self->client, CHUNK, 22));
 	ASSERT_EQ(0, read_zc_completion(self->server, 20000, &lo, &hi, &copied));
-	waited = now_sec() - t0;
+	waited = netfile_now() - t0;
 	EXPECT_EQ(0, lo);
 	EXPECT_EQ(0, hi);
 	EXPECT_LT(1.5, waited);
