@@ -686,6 +686,14 @@ static int count_iowq_workers(void)
 
 static int max_workers;
 
+static void note_iowq_workers(void)
+{
+	int w = count_iowq_workers();
+
+	if (w > max_workers)
+		max_workers = w;
+}
+
 static void serve_uring(struct server *srv)
 {
 	struct uconn *u = calloc(srv->conns, sizeof(*u));
@@ -721,13 +729,11 @@ static void serve_uring(struct server *srv)
 			}
 		}
 		io_uring_cq_advance(&ring, seen);
-		if (!(++polls & 63)) {
-			int w = count_iowq_workers();
-
-			if (w > max_workers)
-				max_workers = w;
-		}
+		if (!(++polls & 63))
+			note_iowq_workers();
 	}
+	/* idle workers linger for seconds: this sees any the run started */
+	note_iowq_workers();
 	io_uring_queue_exit(&ring);
 	free(u);
 	atomic_fetch_add(&srv->syscalls, nr_syscalls);

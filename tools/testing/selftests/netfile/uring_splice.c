@@ -502,6 +502,234 @@ TEST_F_TIMEOUT(uring, file_to_socket_byte_exact, 300)
 	EXPECT_EQ(ESPIPE, errno);
 }
 
+#ifndef SPLICE_F_NOTIF
+#define SPLICE_F_NOTIF		0x40000000U	/* bit 30 */
+#endif
+
+/* A tmpfs file (always cached) holding @len pattern bytes of @seed. */
+static void fill_file(struct __test_metadata *_metadata, int file,
+		      size_t len, uint64_t seed)
+{
+	char *buf = malloc(len);
+
+	ASSERT_NE(NULL, buf);
+	netfile_pattern_fill(buf, len, seed, 0);
+	ASSERT_EQ(len, pwrite(file, buf, len, 0));
+	free(buf);
+}
+
+/* Keep at most @bytes queued on the sending side: the socket fills fast. */
+static void small_sndbuf(struct __test_metadata *_metadata, int sock, int bytes)
+{
+	ASSERT_EQ(0, setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)));
+}
+
+/*
+ * File -> socket with cached pages runs in the submitting task: 64
+ * requests of 64 KiB, each bigger than the initial send buffer, so most
+ * of them fill the socket, wait for POLLOUT and go on inline. No io-wq
+ * worker is ever started.
+ */
+TEST_F_TIMEOUT(uring, file_to_socket_inline_no_worker, 120)
+{
+	struct drain d = { .fd = self->client, .seed = 23, .total = 4 << 20 };
+	pthread_t th;
+	int i;
+
+	fill_file(_metadata, self->file, d.total, d.seed);
+	ASSERT_EQ(0, pthread_create(&th, NULL, drain_main, &d));
+	for (i = 0; i < 64; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&self->ring);
+		struct io_uring_cqe *cqe;
+
+		io_uring_prep_splice(sqe, self->file, i * 65536, self->server,
+				     -1, 65536, 0);
+		ASSERT_EQ(1, io_uring_submit(&self->ring));
+		ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+		EXPECT_EQ(65536, cqe->res);
+		io_uring_cqe_seen(&self->ring, cqe);
+	}
+	pthread_join(th, NULL);
+	EXPECT_EQ(d.total, d.got);
+	EXPECT_EQ(-1, d.bad);
+	EXPECT_EQ(0, count_iowq_workers());
+}
+
+/*
+ * A peer that does not read: the requests wait for write space with poll,
+ * no worker each, and complete whole and byte-exact once the peers drain.
+ */
+TEST_F_TIMEOUT(uring, file_to_socket_waits_for_space_with_poll, 120)
+{
+	enum { N = 4, LEN = 4 << 20 };
+	int i, c[N], sv[N], done = 0;
+	struct drain d[N];
+	pthread_t th[N];
+	struct io_uring ring;
+
+	fill_file(_metadata, self->file, LEN, 29);
+	ASSERT_EQ(0, io_uring_queue_init(8, &ring, 0));
+	for (i = 0; i < N; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &c[i], &sv[i]));
+		small_sndbuf(_metadata, sv[i], 65536);
+		io_uring_prep_splice(sqe, self->file, 0, sv[i], -1, LEN, 0);
+		sqe->user_data = i;
+	}
+	ASSERT_EQ(N, io_uring_submit(&ring));
+	usleep(300000);
+	EXPECT_EQ(0, io_uring_cq_ready(&ring));
+	EXPECT_EQ(0, count_iowq_workers());
+
+	for (i = 0; i < N; i++) {
+		d[i] = (struct drain){ .fd = c[i], .seed = 29, .total = LEN };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, drain_main, &d[i]));
+	}
+	while (done < N) {
+		struct io_uring_cqe *cqe;
+
+		ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+		EXPECT_EQ(LEN, cqe->res);
+		io_uring_cqe_seen(&ring, cqe);
+		done++;
+	}
+	for (i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		EXPECT_EQ(LEN, d[i].got);
+		EXPECT_EQ(-1, d[i].bad);
+		close(c[i]);
+		close(sv[i]);
+	}
+	EXPECT_EQ(0, count_iowq_workers());
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * SPLICE_F_NONBLOCK file -> socket does not wait for space: a short count
+ * for what fitted, then -EAGAIN; the file offset moves only by what was
+ * sent and the peer gets exactly those bytes.
+ */
+TEST_F_TIMEOUT(uring, file_to_socket_nonblock_is_short, 60)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct drain d = { .fd = self->client, .seed = 31 };
+	int first, second;
+
+	fill_file(_metadata, self->file, 4 << 20, d.seed);
+	small_sndbuf(_metadata, self->server, 65536);
+	sqe = io_uring_get_sqe(&self->ring);
+	io_uring_prep_splice(sqe, self->file, -1, self->server, -1, 4 << 20,
+			     SPLICE_F_NONBLOCK);
+	ASSERT_EQ(1, io_uring_submit(&self->ring));
+	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+	first = cqe->res;
+	io_uring_cqe_seen(&self->ring, cqe);
+	ASSERT_LT(0, first);
+	ASSERT_GT(4 << 20, first);
+	EXPECT_EQ(first, lseek(self->file, 0, SEEK_CUR));
+
+	/* Still full (an ACK may have freed a little: then a short count). */
+	sqe = io_uring_get_sqe(&self->ring);
+	io_uring_prep_splice(sqe, self->file, -1, self->server, -1, 4 << 20,
+			     SPLICE_F_NONBLOCK);
+	ASSERT_EQ(1, io_uring_submit(&self->ring));
+	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+	second = cqe->res;
+	io_uring_cqe_seen(&self->ring, cqe);
+	if (second < 0) {
+		EXPECT_EQ(-EAGAIN, second);
+	} else {
+		EXPECT_GT(4 << 20, first + second);
+	}
+	second = second > 0 ? second : 0;
+	EXPECT_EQ(first + second, lseek(self->file, 0, SEEK_CUR));
+
+	shutdown(self->server, SHUT_WR);
+	d.total = 8 << 20;	/* read to EOF */
+	drain_main(&d);
+	EXPECT_EQ(first + second, d.got);
+	EXPECT_EQ(-1, d.bad);
+	EXPECT_EQ(0, count_iowq_workers());
+}
+
+/*
+ * SPLICE_F_NOTIF from a cached file takes the same inline path: the result
+ * and the notification arrive without an io-wq worker.
+ */
+TEST_F_TIMEOUT(uring, file_to_socket_notif_inline, 60)
+{
+	struct drain d = { .fd = self->client, .seed = 37, .total = 1 << 20 };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int i, got_res = 0, got_notif = 0;
+	pthread_t th;
+
+	fill_file(_metadata, self->file, d.total, d.seed);
+	ASSERT_EQ(0, pthread_create(&th, NULL, drain_main, &d));
+	sqe = io_uring_get_sqe(&self->ring);
+	io_uring_prep_splice(sqe, self->file, 0, self->server, -1, d.total,
+			     SPLICE_F_NOTIF);
+	ASSERT_EQ(1, io_uring_submit(&self->ring));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+		if (cqe->flags & IORING_CQE_F_NOTIF) {
+			got_notif++;
+		} else {
+			EXPECT_EQ(d.total, cqe->res);
+			EXPECT_TRUE(cqe->flags & IORING_CQE_F_MORE);
+			got_res++;
+		}
+		io_uring_cqe_seen(&self->ring, cqe);
+	}
+	pthread_join(th, NULL);
+	EXPECT_EQ(1, got_res);
+	EXPECT_EQ(1, got_notif);
+	EXPECT_EQ(d.total, d.got);
+	EXPECT_EQ(-1, d.bad);
+	EXPECT_EQ(0, count_iowq_workers());
+}
+
+/*
+ * Pages that are not cached: the inline attempt must not wait for the
+ * disk, so io-wq reads and sends them, and the bytes are still exact.
+ */
+TEST_F_TIMEOUT(uring, file_to_socket_uncached_goes_to_worker, 300)
+{
+	struct drain d = { .fd = self->client, .seed = 41, .total = 2 << 20 };
+	const char *mnt = "/tmp/netfile-xfs";
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int ret, xfs_file;
+	pthread_t th;
+
+	ret = mount_scratch_xfs(mnt);
+	if (ret == -ENODEV || ret == -ENOENT)
+		SKIP(return, "no scratch disk or mkfs.xfs");
+	ASSERT_EQ(0, ret);
+	xfs_file = open("/tmp/netfile-xfs/data", O_CREAT | O_RDWR | O_TRUNC, 0600);
+	ASSERT_LE(0, xfs_file);
+	fill_file(_metadata, xfs_file, d.total, d.seed);
+	ASSERT_EQ(0, fsync(xfs_file));
+	ASSERT_EQ(0, posix_fadvise(xfs_file, 0, 0, POSIX_FADV_DONTNEED));
+
+	ASSERT_EQ(0, pthread_create(&th, NULL, drain_main, &d));
+	sqe = io_uring_get_sqe(&self->ring);
+	io_uring_prep_splice(sqe, xfs_file, 0, self->server, -1, d.total, 0);
+	ASSERT_EQ(1, io_uring_submit(&self->ring));
+	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+	EXPECT_EQ(d.total, cqe->res);
+	io_uring_cqe_seen(&self->ring, cqe);
+	pthread_join(th, NULL);
+	EXPECT_EQ(d.total, d.got);
+	EXPECT_EQ(-1, d.bad);
+	ret = count_iowq_workers();
+	TH_LOG("uncached file -> socket: %d io-wq worker(s)", ret);
+	EXPECT_LE(1, ret);
+	close(xfs_file);
+}
+
 /* Registered files on both sides (SPLICE_F_FD_IN_FIXED, IOSQE_FIXED_FILE). */
 TEST_F(uring, fixed_files)
 {
