@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -936,6 +937,8 @@ static pid_t start_server(struct run *r, struct sockaddr_in *addr, int *stats)
 	pid = fork();
 	if (!pid) {
 		close(sp[0]);
+		/* its own name, so that a profile can tell it from the client */
+		prctl(PR_SET_NAME, "fsrv-server");
 		_exit(server_main(r->dir, r->wb, r->rb, lfd, r->conns, sp[1]));
 	}
 	close(sp[1]);

@@ -16,11 +16,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -245,6 +247,44 @@ static inline off_t netfile_file_check(int fd, off_t off, size_t len,
 	}
 	free(buf);
 	return bad;
+}
+
+/*
+ * Mount @src on @dir in a mount namespace of this process's own, so that
+ * the mount goes away with the test. 0 or -errno.
+ */
+static inline int netfile_private_mount(const char *dir, const char *fstype,
+					const char *src, const char *opts)
+{
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return -errno;
+	mkdir(dir, 0755);
+	if (mount(src, dir, fstype, 0, opts))
+		return -errno;
+	return 0;
+}
+
+/*
+ * A fresh @fstype ("ext4", "xfs") made with @mkfs_opts (or none) on the
+ * runner's scratch disk (NETFILE_SCRATCH_DISK), mounted privately on @dir.
+ * -ENODEV without a scratch disk, -ENOENT if mkfs fails, else as
+ * netfile_private_mount().
+ */
+static inline int netfile_mount_scratch(const char *dir, const char *fstype,
+					const char *mkfs_opts)
+{
+	const char *disk = getenv("NETFILE_SCRATCH_DISK");
+	char cmd[256];
+
+	if (!disk)
+		return -ENODEV;
+	snprintf(cmd, sizeof(cmd), "mkfs.%s -q %s %s %s >/dev/null 2>&1",
+		 fstype, strcmp(fstype, "xfs") ? "-F" : "-f",
+		 mkfs_opts ?: "", disk);
+	if (system(cmd))
+		return -ENOENT;
+	return netfile_private_mount(dir, fstype, disk, "");
 }
 
 #endif /* NETFILE_UTIL_H */

@@ -127,6 +127,7 @@ FIXTURE(race) {
 
 FIXTURE_VARIANT(race) {
 	int mode;
+	const char *fs;		/* on the scratch disk; NULL: tmpfs */
 };
 
 FIXTURE_VARIANT_ADD(race, truncate) { .mode = RACE_TRUNCATE };
@@ -134,11 +135,28 @@ FIXTURE_VARIANT_ADD(race, punch_hole) { .mode = RACE_PUNCH };
 FIXTURE_VARIANT_ADD(race, write) { .mode = RACE_WRITE };
 FIXTURE_VARIANT_ADD(race, mmap_read) { .mode = RACE_MMAP_READ };
 FIXTURE_VARIANT_ADD(race, fsync) { .mode = RACE_FSYNC };
+/* ext4: block allocation, writeback and journalled truncate in the race */
+FIXTURE_VARIANT_ADD(race, ext4_truncate) { .mode = RACE_TRUNCATE, .fs = "ext4" };
+FIXTURE_VARIANT_ADD(race, ext4_punch_hole) { .mode = RACE_PUNCH, .fs = "ext4" };
+FIXTURE_VARIANT_ADD(race, ext4_write) { .mode = RACE_WRITE, .fs = "ext4" };
+FIXTURE_VARIANT_ADD(race, ext4_mmap_read) { .mode = RACE_MMAP_READ, .fs = "ext4" };
+FIXTURE_VARIANT_ADD(race, ext4_fsync) { .mode = RACE_FSYNC, .fs = "ext4" };
 
 FIXTURE_SETUP(race)
 {
+	const char *dir = getenv("NETFILE_RACE_DIR");
+
+	if (variant->fs) {
+		int ret = netfile_mount_scratch("/tmp/netfile-race", variant->fs,
+						 NULL);
+
+		if (ret == -ENODEV || ret == -ENOENT)
+			SKIP(return, "no scratch disk or mkfs.%s", variant->fs);
+		ASSERT_EQ(0, ret);
+		dir = "/tmp/netfile-race";
+	}
 	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &self->client, &self->server));
-	self->file = netfile_tmpfile(getenv("NETFILE_RACE_DIR"));
+	self->file = netfile_tmpfile(dir);
 	ASSERT_LE(0, self->file);
 }
 

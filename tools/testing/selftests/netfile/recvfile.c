@@ -342,17 +342,6 @@ TEST_F_TIMEOUT(slow, concurrent_connections_one_file, 300)
 /* ---- partial failure: what the file took is what the socket lost -------- */
 
 /* A private mount of @fstype at a fresh directory; returns 0 or -errno. */
-static int private_mount(const char *dir, const char *fstype, const char *src,
-			 const char *opts)
-{
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		return -errno;
-	mkdir(dir, 0755);
-	if (mount(src, dir, fstype, 0, opts))
-		return -errno;
-	return 0;
-}
-
 /*
  * Send @total bytes into a filesystem with less room; recvfile must stop
  * with the count that reached the file, and every other byte must still
@@ -399,7 +388,7 @@ static void check_fs_full(struct __test_metadata *_metadata, const char *dir,
 
 TEST_F_TIMEOUT(slow, enospc_tmpfs_exact_accounting, 120)
 {
-	int ret = private_mount("/tmp/netfile-small", "tmpfs", "none", "size=1m");
+	int ret = netfile_private_mount("/tmp/netfile-small", "tmpfs", "none", "size=1m");
 
 	if (ret == -EPERM)
 		SKIP(return, "needs CAP_SYS_ADMIN to mount");
@@ -417,7 +406,7 @@ TEST_F_TIMEOUT(slow, enospc_ext4_exact_accounting, 180)
 		 "mkfs.ext4 -q -F -b 4096 -O ^has_journal %s 4M >/dev/null 2>&1", img);
 	if (system(cmd))
 		SKIP(return, "mkfs.ext4 not available");
-	ret = private_mount("/tmp/netfile-ext4", "ext4", img, "");
+	ret = netfile_private_mount("/tmp/netfile-ext4", "ext4", img, "");
 	if (ret) {
 		/* mount(2) does not set up loop devices: let mount(8) do it. */
 		snprintf(cmd, sizeof(cmd), "mount -o loop %s /tmp/netfile-ext4", img);
@@ -430,7 +419,7 @@ TEST_F_TIMEOUT(slow, enospc_ext4_exact_accounting, 180)
 /* A user over its tmpfs block quota: EDQUOT, with the same accounting. */
 TEST_F_TIMEOUT(slow, edquot_exact_accounting, 120)
 {
-	int ret = private_mount("/tmp/netfile-quota", "tmpfs", "none",
+	int ret = netfile_private_mount("/tmp/netfile-quota", "tmpfs", "none",
 				"usrquota,usrquota_block_hardlimit=1m");
 
 	if (ret == -EPERM)
@@ -467,7 +456,7 @@ TEST_F_TIMEOUT(slow, eio_midway_exact_accounting, 180)
 	snprintf(cmd, sizeof(cmd), "mkfs.xfs -q -f %s >/dev/null 2>&1", disk);
 	if (system(cmd))
 		SKIP(return, "no mkfs.xfs");
-	ASSERT_EQ(0, private_mount("/tmp/netfile-eio", "xfs", disk, ""));
+	ASSERT_EQ(0, netfile_private_mount("/tmp/netfile-eio", "xfs", disk, ""));
 	file = open("/tmp/netfile-eio/data", O_CREAT | O_RDWR, 0600);
 	ASSERT_LE(0, file);
 	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &s.fd, &server));
@@ -498,7 +487,7 @@ TEST_F_TIMEOUT(slow, swapfile_refused, 120)
 		SKIP(return, "no scratch disk (NETFILE_SCRATCH_DISK)");
 	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s >/dev/null 2>&1", disk);
 	ASSERT_EQ(0, system(cmd));
-	ASSERT_EQ(0, private_mount("/tmp/netfile-swap", "ext4", disk, ""));
+	ASSERT_EQ(0, netfile_private_mount("/tmp/netfile-swap", "ext4", disk, ""));
 	snprintf(cmd, sizeof(cmd),
 		 "dd if=/dev/zero of=%s bs=1M count=16 status=none && chmod 600 %s && mkswap %s >/dev/null",
 		 swapfile, swapfile, swapfile);
@@ -591,6 +580,38 @@ static int write_str(const char *path, const char *val)
 	return n < 0 ? -errno : 0;
 }
 
+/*
+ * Move this process into a new memory cgroup limited to @limit; its path
+ * goes to @cg. -ENOENT if there is no memory controller.
+ */
+static int memcg_enter(char *cg, size_t cglen, const char *limit)
+{
+	char path[256], pid[32];
+	int ret;
+
+	snprintf(cg, cglen, "/sys/fs/cgroup/netfile-%d", getpid());
+	if (write_str("/sys/fs/cgroup/cgroup.subtree_control", "+memory"))
+		return -ENOENT;
+	if (mkdir(cg, 0755))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/memory.max", cg);
+	ret = write_str(path, limit);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	return write_str(path, pid);
+}
+
+static void memcg_leave(const char *cg)
+{
+	char pid[32];
+
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	write_str("/sys/fs/cgroup/cgroup.procs", pid);
+	rmdir(cg);
+}
+
 static long read_event(const char *path, const char *key)
 {
 	char buf[1024], *p;
@@ -615,31 +636,24 @@ static long read_event(const char *path, const char *key)
  */
 TEST_F_TIMEOUT(slow, memcg_limited_receiver_makes_progress, 900)
 {
-	const char *disk = getenv("NETFILE_SCRATCH_DISK");
 	const char *mnt = "/tmp/netfile-disk";
 	struct netfile_sender s = { .seed = 512, .total = 256 << 20,
 				    .chunk = 1 << 20, .close_after = true };
-	char cg[128], path[256], cmd[256], pid[32];
+	char cg[128], path[256];
 	uint64_t moved = 0;
-	int server, file;
+	int server, file, ret;
 	loff_t off = 0;
 	ssize_t n;
 
-	if (!disk)
-		SKIP(return, "no scratch disk (NETFILE_SCRATCH_DISK)");
-	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s >/dev/null 2>&1", disk);
-	ASSERT_EQ(0, system(cmd));
-	ASSERT_EQ(0, private_mount(mnt, "ext4", disk, ""));
+	ret = netfile_mount_scratch(mnt, "ext4", NULL);
+	if (ret == -ENODEV || ret == -ENOENT)
+		SKIP(return, "no scratch disk or mkfs.ext4");
+	ASSERT_EQ(0, ret);
 
-	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/netfile-%d", getpid());
-	if (write_str("/sys/fs/cgroup/cgroup.subtree_control", "+memory"))
+	ret = memcg_enter(cg, sizeof(cg), "48M");
+	if (ret == -ENOENT)
 		SKIP(return, "no memory controller");
-	ASSERT_EQ(0, mkdir(cg, 0755));
-	snprintf(path, sizeof(path), "%s/memory.max", cg);
-	ASSERT_EQ(0, write_str(path, "48M"));
-	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	ASSERT_EQ(0, write_str(path, pid));
+	ASSERT_EQ(0, ret);
 
 	snprintf(path, sizeof(path), "%s/data", mnt);
 	file = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
@@ -660,8 +674,222 @@ TEST_F_TIMEOUT(slow, memcg_limited_receiver_makes_progress, 900)
 	       read_event(path, "oom"));
 	close(file);
 	close(server);
-	write_str("/sys/fs/cgroup/cgroup.procs", pid);
-	rmdir(cg);
+	memcg_leave(cg);
+}
+
+struct stream {
+	struct netfile_sender snd;
+	pthread_t thread;
+	int server, file;
+	uint64_t moved;
+	int err;
+};
+
+static void *stream_recv_main(void *arg)
+{
+	struct stream *st = arg;
+	loff_t off = 0;
+	ssize_t n;
+
+	while ((n = netfile_recvfile(st->file, st->server, &off, st->snd.total,
+				     RECVFILE_WAITALL)) > 0)
+		st->moved += n;
+	st->err = n < 0 ? errno : 0;
+	return NULL;
+}
+
+/*
+ * Sixteen connections stream into sixteen ext4 files at once from a
+ * process whose memory cgroup allows 32 MiB, less than a quarter of what
+ * arrives: dirty throttling and reclaim must serve all of them, every
+ * stream completes byte-exact, and nothing is OOM-killed.
+ */
+TEST_F_TIMEOUT(slow, memcg_many_concurrent_streams, 900)
+{
+	enum { N = 16, PER_STREAM = 6 << 20 };
+	const char *mnt = "/tmp/netfile-disk";
+	struct stream *st = calloc(N, sizeof(*st));
+	char cg[128], path[256];
+	int i, ret;
+
+	ASSERT_NE(NULL, st);
+	ret = netfile_mount_scratch(mnt, "ext4", NULL);
+	if (ret == -ENODEV || ret == -ENOENT)
+		SKIP(return, "no scratch disk or mkfs.ext4");
+	ASSERT_EQ(0, ret);
+	ret = memcg_enter(cg, sizeof(cg), "32M");
+	if (ret == -ENOENT)
+		SKIP(return, "no memory controller");
+	ASSERT_EQ(0, ret);
+
+	for (i = 0; i < N; i++) {
+		struct stream *t = &st[i];
+
+		snprintf(path, sizeof(path), "%s/s%d", mnt, i);
+		t->file = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+		ASSERT_LE(0, t->file);
+		ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &t->snd.fd, &t->server));
+		t->snd.seed = 1000 + i;
+		t->snd.total = PER_STREAM;
+		t->snd.chunk = 128 << 10;
+		t->snd.close_after = true;
+		ASSERT_EQ(0, netfile_sender_start(&t->snd));
+		ASSERT_EQ(0, pthread_create(&t->thread, NULL, stream_recv_main, t));
+	}
+	for (i = 0; i < N; i++) {
+		pthread_join(st[i].thread, NULL);
+		netfile_sender_join(&st[i].snd);
+	}
+	for (i = 0; i < N; i++) {
+		EXPECT_EQ(0, st[i].err) TH_LOG("stream %d: %s", i, strerror(st[i].err));
+		EXPECT_EQ(PER_STREAM, st[i].moved);
+		EXPECT_EQ(0, fsync(st[i].file));
+		EXPECT_EQ(-1, netfile_file_check(st[i].file, 0, PER_STREAM,
+						 st[i].snd.seed, 0));
+		close(st[i].file);
+		close(st[i].server);
+	}
+	snprintf(path, sizeof(path), "%s/memory.events", cg);
+	EXPECT_EQ(0, read_event(path, "oom_kill"));
+	TH_LOG("memory.events: max %ld, oom %ld", read_event(path, "max"),
+	       read_event(path, "oom"));
+	memcg_leave(cg);
+	free(st);
+}
+
+/* ---- I/O errors from the disk: fail_make_request ------------------------- */
+
+#define FMR_DIR		"/sys/kernel/debug/fail_make_request"
+#define FMR_MNT		"/tmp/netfile-fmr"
+
+FIXTURE(disk_faults) {
+	char make_it_fail[128];
+};
+
+FIXTURE_SETUP(disk_faults)
+{
+	const char *disk = getenv("NETFILE_SCRATCH_DISK");
+	const char *name;
+
+	if (!disk)
+		SKIP(return, "no scratch disk (NETFILE_SCRATCH_DISK)");
+	if (access(FMR_DIR "/probability", W_OK))
+		SKIP(return, "no fail_make_request (CONFIG_FAIL_MAKE_REQUEST)");
+	name = strrchr(disk, '/') ? strrchr(disk, '/') + 1 : disk;
+	snprintf(self->make_it_fail, sizeof(self->make_it_fail),
+		 "/sys/block/%s/make-it-fail", name);
+	/* no journal: a failed journal write would stop the filesystem */
+	ASSERT_EQ(0, netfile_mount_scratch(FMR_MNT, "ext4",
+						 "-O ^has_journal"));
+	ASSERT_EQ(0, write_str(FMR_DIR "/probability", "100"));
+	ASSERT_EQ(0, write_str(FMR_DIR "/interval", "1"));
+	ASSERT_EQ(0, write_str(FMR_DIR "/times", "-1"));
+	write_str(FMR_DIR "/verbose", "0");
+}
+
+FIXTURE_TEARDOWN(disk_faults)
+{
+	write_str(self->make_it_fail, "0");
+}
+
+static void disk_fail(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(disk_faults) *self, bool on)
+{
+	ASSERT_EQ(0, write_str(self->make_it_fail, on ? "1" : "0"));
+}
+
+static int queued_bytes(int sock)
+{
+	int n = -1;
+
+	ioctl(sock, FIONREAD, &n);
+	return n;
+}
+
+/* Queue @len bytes of @seed on @server and wait until all have arrived. */
+static void queue_on(struct __test_metadata *_metadata, int client, int server,
+		     size_t len, uint64_t seed)
+{
+	char *buf = malloc(len);
+	int i;
+
+	ASSERT_NE(NULL, buf);
+	netfile_pattern_fill(buf, len, seed, 0);
+	ASSERT_EQ(len, write(client, buf, len));
+	free(buf);
+	for (i = 0; i < 500 && queued_bytes(server) < (int)len; i++)
+		usleep(10000);
+	ASSERT_EQ(len, queued_bytes(server));
+}
+
+/*
+ * Every bio to the scratch disk fails. A recvfile that needs to read the
+ * page it writes into (an unaligned write into data that is not cached)
+ * fails with EIO and consumes nothing; a file -> socket splice of
+ * uncached data fails with EIO and sends nothing; a write that only
+ * reaches the page cache succeeds and fsync reports the lost writeback.
+ * Once the disk works again the same recvfile succeeds, byte-exact, and
+ * the file around it is intact.
+ */
+TEST_F_TIMEOUT(disk_faults, io_errors_lose_no_bytes, 300)
+{
+	const size_t fsize = 1 << 20, len = 48 << 10;
+	int client, server, file;
+	loff_t off, soff;
+	struct stat st;
+	char *buf;
+
+	file = open(FMR_MNT "/data", O_CREAT | O_RDWR, 0600);
+	ASSERT_LE(0, file);
+	buf = malloc(fsize);
+	ASSERT_NE(NULL, buf);
+	netfile_pattern_fill(buf, fsize, 901, 0);
+	ASSERT_EQ(fsize, pwrite(file, buf, fsize, 0));
+	free(buf);
+	ASSERT_EQ(0, fsync(file));
+	ASSERT_EQ(0, posix_fadvise(file, 0, 0, POSIX_FADV_DONTNEED));
+	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &client, &server));
+	queue_on(_metadata, client, server, len, 902);
+
+	disk_fail(_metadata, self, true);
+	off = 100;
+	EXPECT_EQ(-1, netfile_recvfile(file, server, &off, len, RECVFILE_WAITALL));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_EQ(100, off);
+	EXPECT_EQ(len, queued_bytes(server));
+
+	soff = 512 << 10;
+	EXPECT_EQ(-1, splice(file, &soff, server, NULL, 65536, 0));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_EQ(512 << 10, soff);
+	usleep(100000);
+	EXPECT_EQ(0, queued_bytes(client));
+
+	disk_fail(_metadata, self, false);
+	off = 100;
+	EXPECT_EQ(len, netfile_recvfile(file, server, &off, len, RECVFILE_WAITALL));
+	EXPECT_EQ(100 + len, off);
+	EXPECT_EQ(0, queued_bytes(server));
+	ASSERT_EQ(0, fstat(file, &st));
+	EXPECT_EQ(fsize, st.st_size);
+	EXPECT_EQ(-1, netfile_file_check(file, 0, 100, 901, 0));
+	EXPECT_EQ(-1, netfile_file_check(file, 100, len, 902, 0));
+	EXPECT_EQ(-1, netfile_file_check(file, 100 + len, fsize - 100 - len,
+					 901, 100 + len));
+
+	/* Page cache only: the write succeeds, the lost writeback is reported. */
+	queue_on(_metadata, client, server, 8192, 903);
+	disk_fail(_metadata, self, true);
+	off = 8192;
+	EXPECT_EQ(8192, netfile_recvfile(file, server, &off, 8192, RECVFILE_WAITALL));
+	EXPECT_EQ(-1, fsync(file));
+	EXPECT_EQ(EIO, errno);
+	disk_fail(_metadata, self, false);
+	EXPECT_EQ(0, fsync(file));
+
+	close(client);
+	close(server);
+	close(file);
 }
 
 /* ---- waiting: timeouts, signals, EOF, reset ------------------------------ */

@@ -156,18 +156,7 @@ static void queue_data(struct __test_metadata *_metadata, int client,
 
 static int mount_scratch_xfs(const char *dir)
 {
-	const char *disk = getenv("NETFILE_SCRATCH_DISK");
-	char cmd[256];
-
-	if (!disk)
-		return -ENODEV;
-	snprintf(cmd, sizeof(cmd), "mkfs.xfs -q -f %s >/dev/null 2>&1", disk);
-	if (system(cmd))
-		return -ENOENT;
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		return -errno;
-	mkdir(dir, 0755);
-	return mount(disk, dir, "xfs", 0, NULL) ? -errno : 0;
+	return netfile_mount_scratch(dir, "xfs", NULL);
 }
 
 /*
