@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <liburing.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 
@@ -678,6 +679,40 @@ TEST_F_TIMEOUT(uring, file_to_socket_notif_inline, 60)
 	EXPECT_EQ(d.total, d.got);
 	EXPECT_EQ(-1, d.bad);
 	EXPECT_EQ(0, count_iowq_workers());
+}
+
+/*
+ * Sockets that cannot send never report POLLOUT: a file -> socket request
+ * must fail as splice(2) does, not wait for write space for ever.
+ */
+TEST_F_TIMEOUT(uring, file_to_unsendable_socket_fails, 60)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int fresh = socket(AF_INET, SOCK_STREAM, 0);
+	int socks[2] = { lfd, fresh }, i;
+
+	signal(SIGPIPE, SIG_IGN);	/* splice(2) raises it for EPIPE */
+	fill_file(_metadata, self->file, 65536, 43);
+	ASSERT_LE(0, lfd);
+	ASSERT_LE(0, fresh);
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&addr, sizeof(addr)));
+	ASSERT_EQ(0, listen(lfd, 1));
+	for (i = 0; i < 2; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&self->ring);
+		struct io_uring_cqe *cqe;
+
+		io_uring_prep_splice(sqe, self->file, 0, socks[i], -1, 65536, 0);
+		ASSERT_EQ(1, io_uring_submit(&self->ring));
+		ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
+		EXPECT_GT(0, cqe->res);
+		EXPECT_EQ(-1, splice(self->file, NULL, socks[i], NULL, 65536, 0));
+		EXPECT_EQ(-cqe->res, errno);
+		io_uring_cqe_seen(&self->ring, cqe);
+	}
+	close(lfd);
+	close(fresh);
 }
 
 /*
