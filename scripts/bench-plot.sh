@@ -5,10 +5,11 @@
 #   scripts/bench-plot.sh fsrv.dat outdir
 set -euo pipefail
 dat=$1 out=$2
+base=$(basename "$dat" .dat)	# fsrv, fsrv-release
 command -v gnuplot > /dev/null || exit 1
 for op in WRITE READ; do
 	lower=$(echo "$op" | tr 'A-Z' 'a-z')
-	python3 - "$dat" "$op" > "$out/fsrv-$lower.tab" <<'PY'
+	python3 - "$dat" "$op" > "$out/$base-$lower.tab" <<'PY'
 import sys
 rows, backends = {}, []
 for line in open(sys.argv[1]):
@@ -23,10 +24,10 @@ print("case " + " ".join(backends))
 for key, vals in rows.items():
     print(key + " " + " ".join(vals.get(b, "0") for b in backends))
 PY
-	ncol=$(head -1 "$out/fsrv-$lower.tab" | wc -w)
+	ncol=$(head -1 "$out/$base-$lower.tab" | wc -w)
 	gnuplot <<GP
 set terminal png size 1400,600
-set output "$out/fsrv-$lower.png"
+set output "$out/$base-$lower.png"
 set title "fsrv $op throughput, MB/s (median; net/payload/connections)"
 set style data histograms
 set style histogram clustered gap 1
@@ -34,6 +35,6 @@ set style fill solid 0.8 border -1
 set key outside right
 set xtics rotate by -45
 set ylabel "MB/s"
-plot for [i=2:$ncol] "$out/fsrv-$lower.tab" using i:xtic(1) title columnheader(i)
+plot for [i=2:$ncol] "$out/$base-$lower.tab" using i:xtic(1) title columnheader(i)
 GP
 done

@@ -2,10 +2,27 @@
 # Build everything the VM needs: the assembled kernel (bzImage), uapi headers,
 # the project's kselftests, the upstream selftests we run as regressions, and
 # the samples/benchmarks. Incremental and ccache'd.
+#
+#   scripts/build.sh [--release]
+#
+# --release builds only a second kernel, in build/obj-release, from the
+# same configuration without its debug block (no lockdep, KFENCE, DEBUG_VM,
+# fault injection): what scripts/bench.sh --release measures.
 . "$(dirname "$0")/common.sh"
+
+release=0
+[ "${1:-}" = --release ] && release=1
 
 FRAGMENTS=("$TOP/kconfig/qemu-test.config")
 [ -n "${EXTRA_CONFIG:-}" ] && FRAGMENTS+=("$EXTRA_CONFIG")
+if [ "$release" = 1 ]; then
+	OBJ=$BUILD/obj-release
+	mkdir -p "$BUILD"
+	# everything from the debug block to the end of the fragment goes
+	sed '/^# --- debug options/,$d' "$TOP/kconfig/qemu-test.config" \
+		> "$BUILD/kconfig-release.config"
+	FRAGMENTS=("$BUILD/kconfig-release.config")
+fi
 
 kmake() { make -C "$SRC" O="$OBJ" -j"$JOBS" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
 
@@ -101,6 +118,13 @@ mkdir -p "$LOGS"
 host_setup
 "$TOP/scripts/assemble.sh"
 make_config
+if [ "$release" = 1 ]; then
+	LOGS=$LOGS/release
+	mkdir -p "$LOGS"
+	build_kernel
+	say "built: $OBJ/arch/x86/boot/bzImage (no debug options)"
+	exit 0
+fi
 build_kernel
 build_selftests
 build_upstream_tests
