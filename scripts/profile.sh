@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Where the file server's CPU time goes: boot the test kernel, run fsrv
 # with one back end at a time (8 MiB payloads, one loopback connection,
-# 256 MiB) under perf, and print each back end's top kernel symbols for
+# 1 GiB) under perf, and print each back end's top kernel symbols for
 # the server process.
 #
 #   scripts/profile.sh [--no-build] [W:backend|R:backend ...]
 #
 # Default back ends: W:rw W:recvfile W:splice R:sendfile R:sendfile-notif.
 # Output: build/bench/profile-<W|R>-<backend>.txt (symbols), .comm
-# (samples per process), .run (fsrv's table).
+# (samples per process), .run (fsrv's table); the perf.data files and the
+# guest's kallsyms stay in build/vm/profile/out.
 . "$(dirname "$0")/common.sh"
 
 build=1 specs=()
@@ -26,13 +27,22 @@ out=$BUILD/bench
 mkdir -p "$out"
 "$TOP/scripts/vm-run.sh" --name profile --timeout 3600 -- \
 	sh "$TOP/scripts/guest-profile.sh" "$BUILD/bin/fsrv" "${specs[@]}"
+vmout=$BUILD/vm/profile/out
 for s in "${specs[@]}"; do
 	n=${s/:/-}
-	cp "$BUILD/vm/profile/out/profile-$n".{txt,comm,run} "$out/" 2>/dev/null || continue
+	data=$vmout/profile-$n.data
+	[ -f "$data" ] || { echo "== $s: no samples"; continue; }
+	cp "$vmout/profile-$n.run" "$out/"
+	perf report -i "$data" --kallsyms="$vmout/kallsyms" --stdio \
+		--sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' \
+		> "$out/profile-$n.comm" || true
+	perf report -i "$data" --kallsyms="$vmout/kallsyms" --stdio \
+		--comms fsrv-server --sort sym --percent-limit 0.5 2>/dev/null |
+		grep -v '^#' | grep -v '^$' > "$out/profile-$n.txt" || true
 	echo "== $s: samples per process"
-	head -8 "$out/profile-$n.comm"
-	echo "== $s: fsrv-server, top kernel symbols"
-	grep -E '^ +[0-9]' "$out/profile-$n.txt" | head -25
+	head -5 "$out/profile-$n.comm"
+	echo "== $s: fsrv-server, top symbols (% of all samples)"
+	head -25 "$out/profile-$n.txt"
 	echo
 done
-say "profiles: $out/profile-*.txt"
+say "profiles: $out/profile-*.txt (perf.data and kallsyms in $vmout)"
