@@ -122,9 +122,12 @@ cover=$(ls "$OUT"/*0000-cover-letter.patch)
 {
 	sed -n '1p' "$TOP/series/cover.txt"
 } > "$OUT/.subject"
-python3 - "$cover" "$TOP/series/cover.txt" "$BUILD/bench/fsrv.txt" <<'PY'
+# The release run (no debug options) if there is one, else the debug run.
+bench=$BUILD/bench/fsrv-release.txt kind="config without debug options"
+[ -f "$bench" ] || { bench=$BUILD/bench/fsrv.txt kind="debug config"; }
+python3 - "$cover" "$TOP/series/cover.txt" "$bench" "$kind" <<'PY'
 import os, sys
-cover, text, bench = sys.argv[1:4]
+cover, text, bench, kind = sys.argv[1:5]
 lines = open(text).read().split("\n")
 subject, body = lines[0], "\n".join(lines[2:]).rstrip() + "\n"
 if os.path.exists(bench):
@@ -132,9 +135,13 @@ if os.path.exists(bench):
             ("| 8m |" in l or "| op |" in l or "|---" in l)]
     head = [l for l in open(bench) if l.startswith("memcpy")]
     body += ("\nBenchmark (samples/netfile/fsrv in the patched kernel under QEMU TCG,\n"
-             "debug config; ratios of medians measured side by side in one boot;\n"
+             f"{kind}; ratios of medians measured side by side in one boot;\n"
              "8 MiB requests; the full table is produced by scripts/bench.sh):\n\n")
     body += "".join(head) + "\n" + "".join(rows)
+    targets = bench.replace(".txt", "-targets.txt")
+    if os.path.exists(targets):
+        body += "\nThe targets we set ourselves, over these cells:\n\n"
+        body += open(targets).read()
 c = open(cover).read()
 c = c.replace("*** SUBJECT HERE ***", subject).replace("*** BLURB HERE ***", body)
 open(cover, "w").write(c)
