@@ -716,10 +716,12 @@ TEST_F_TIMEOUT(uring, file_to_unsendable_socket_fails, 60)
 }
 
 /*
- * Pages that are not cached: the inline attempt must not wait for the
- * disk, so io-wq reads and sends them, and the bytes are still exact.
+ * Pages that are not cached: the inline attempt does not wait for the
+ * disk (it starts readahead and stops), so io-wq reads and sends what is
+ * still missing, or a later inline attempt finds it read; either way the
+ * bytes are exact.
  */
-TEST_F_TIMEOUT(uring, file_to_socket_uncached_goes_to_worker, 300)
+TEST_F_TIMEOUT(uring, file_to_socket_uncached_is_byte_exact, 300)
 {
 	struct drain d = { .fd = self->client, .seed = 41, .total = 2 << 20 };
 	const char *mnt = "/tmp/netfile-xfs";
@@ -748,9 +750,7 @@ TEST_F_TIMEOUT(uring, file_to_socket_uncached_goes_to_worker, 300)
 	pthread_join(th, NULL);
 	EXPECT_EQ(d.total, d.got);
 	EXPECT_EQ(-1, d.bad);
-	ret = count_iowq_workers();
-	TH_LOG("uncached file -> socket: %d io-wq worker(s)", ret);
-	EXPECT_LE(1, ret);
+	TH_LOG("uncached file -> socket: %d io-wq worker(s)", count_iowq_workers());
 	close(xfs_file);
 }
 
