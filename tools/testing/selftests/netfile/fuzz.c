@@ -890,8 +890,8 @@ TEST_F_TIMEOUT(netfile, fuzz_recvfile_and_splice, 600)
 
 	/* An offset that cannot be read fails before anything moves. */
 	errno = 0;
-	ret = netfile_recvfile(p.fd[K_FILE], p.fd[K_TCP_DATA], (loff_t *)1, 1,
-			   RECVFILE_NONBLOCK);
+	ret = netfile_recvfile(p.fd[K_FILE], p.fd[K_TCP_DATA], (void *)1, 1,
+			       RECVFILE_NONBLOCK);
 	if (ret == -1 && errno == ENOSYS)
 		SKIP(return, "no recvfile(2) in this kernel");
 	EXPECT_EQ(-1, ret);
@@ -1593,7 +1593,7 @@ static void fault_transfer(struct fault_run *r)
 				      SPLICE_F_NONBLOCK);
 		else
 			ret = netfile_recvfile(r->file, s, &off, k - moved,
-				      RECVFILE_NONBLOCK);
+					       RECVFILE_NONBLOCK);
 		err = errno;
 		fault_window(r, false);
 		r->calls++;

@@ -779,8 +779,7 @@ FIXTURE_SETUP(disk_faults)
 	snprintf(self->make_it_fail, sizeof(self->make_it_fail),
 		 "/sys/block/%s/make-it-fail", name);
 	/* no journal: a failed journal write would stop the filesystem */
-	ASSERT_EQ(0, netfile_mount_scratch(FMR_MNT, "ext4",
-						 "-O ^has_journal"));
+	ASSERT_EQ(0, netfile_mount_scratch(FMR_MNT, "ext4", "-O ^has_journal"));
 	ASSERT_EQ(0, write_str(FMR_DIR "/probability", "100"));
 	ASSERT_EQ(0, write_str(FMR_DIR "/interval", "1"));
 	ASSERT_EQ(0, write_str(FMR_DIR "/times", "-1"));
@@ -792,8 +791,7 @@ FIXTURE_TEARDOWN(disk_faults)
 	write_str(self->make_it_fail, "0");
 }
 
-static void disk_fail(struct __test_metadata *_metadata,
-		      FIXTURE_DATA(disk_faults) *self, bool on)
+static void disk_fail(struct __test_metadata *_metadata, FIXTURE_DATA(disk_faults) *self, bool on)
 {
 	ASSERT_EQ(0, write_str(self->make_it_fail, on ? "1" : "0"));
 }
@@ -936,7 +934,7 @@ TEST_F(conn, rcvtimeo_waitall_returns_partial)
 	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
 	ASSERT_EQ(sizeof(buf), write(self->client, buf, sizeof(buf)));
 	EXPECT_EQ(sizeof(buf), netfile_recvfile(self->file, self->server, &off, 1 << 20,
-					    RECVFILE_WAITALL));
+						RECVFILE_WAITALL));
 	EXPECT_EQ(-1, netfile_file_check(self->file, 0, sizeof(buf), 5, 0));
 }
 
@@ -1011,7 +1009,7 @@ TEST_F(conn, eof_midway_returns_count_then_zero)
 	ASSERT_EQ(sizeof(buf), write(self->client, buf, sizeof(buf)));
 	ASSERT_EQ(0, shutdown(self->client, SHUT_WR));
 	EXPECT_EQ(sizeof(buf), netfile_recvfile(self->file, self->server, &off, 5000,
-					    RECVFILE_WAITALL));
+						RECVFILE_WAITALL));
 	EXPECT_EQ(0, netfile_recvfile(self->file, self->server, &off, 5000, 0));
 	EXPECT_EQ(-1, netfile_file_check(self->file, 0, sizeof(buf), 1, 0));
 }

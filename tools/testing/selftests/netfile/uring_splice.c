@@ -628,11 +628,7 @@ TEST_F_TIMEOUT(uring, file_to_socket_nonblock_is_short, 60)
 	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
 	second = cqe->res;
 	io_uring_cqe_seen(&self->ring, cqe);
-	if (second < 0) {
-		EXPECT_EQ(-EAGAIN, second);
-	} else {
-		EXPECT_GT(4 << 20, first + second);
-	}
+	EXPECT_TRUE(second == -EAGAIN || (second >= 0 && first + second < (4 << 20)));
 	second = second > 0 ? second : 0;
 	EXPECT_EQ(first + second, lseek(self->file, 0, SEEK_CUR));
 
