@@ -791,9 +791,10 @@ FIXTURE_TEARDOWN(disk_faults)
 	write_str(self->make_it_fail, "0");
 }
 
-static void disk_fail(struct __test_metadata *_metadata, FIXTURE_DATA(disk_faults) *self, bool on)
+static void disk_fail(struct __test_metadata *_metadata, const char *make_it_fail,
+		      bool on)
 {
-	ASSERT_EQ(0, write_str(self->make_it_fail, on ? "1" : "0"));
+	ASSERT_EQ(0, write_str(make_it_fail, on ? "1" : "0"));
 }
 
 static int queued_bytes(int sock)
@@ -849,7 +850,7 @@ TEST_F_TIMEOUT(disk_faults, io_errors_lose_no_bytes, 300)
 	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &client, &server));
 	queue_on(_metadata, client, server, len, 902);
 
-	disk_fail(_metadata, self, true);
+	disk_fail(_metadata, self->make_it_fail, true);
 	off = 100;
 	EXPECT_EQ(-1, netfile_recvfile(file, server, &off, len, RECVFILE_WAITALL));
 	EXPECT_EQ(EIO, errno);
@@ -863,7 +864,7 @@ TEST_F_TIMEOUT(disk_faults, io_errors_lose_no_bytes, 300)
 	usleep(100000);
 	EXPECT_EQ(0, queued_bytes(client));
 
-	disk_fail(_metadata, self, false);
+	disk_fail(_metadata, self->make_it_fail, false);
 	off = 100;
 	EXPECT_EQ(len, netfile_recvfile(file, server, &off, len, RECVFILE_WAITALL));
 	EXPECT_EQ(100 + len, off);
@@ -877,12 +878,12 @@ TEST_F_TIMEOUT(disk_faults, io_errors_lose_no_bytes, 300)
 
 	/* Page cache only: the write succeeds, the lost writeback is reported. */
 	queue_on(_metadata, client, server, 8192, 903);
-	disk_fail(_metadata, self, true);
+	disk_fail(_metadata, self->make_it_fail, true);
 	off = 8192;
 	EXPECT_EQ(8192, netfile_recvfile(file, server, &off, 8192, RECVFILE_WAITALL));
 	EXPECT_EQ(-1, fsync(file));
 	EXPECT_EQ(EIO, errno);
-	disk_fail(_metadata, self, false);
+	disk_fail(_metadata, self->make_it_fail, false);
 	EXPECT_EQ(0, fsync(file));
 
 	close(client);
