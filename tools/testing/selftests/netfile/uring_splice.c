@@ -40,10 +40,11 @@ FIXTURE_TEARDOWN(uring)
 	close(self->file);
 }
 
-/* One SPLICE request socket -> file at @off; returns cqe->res. */
-static int uring_splice_once(struct __test_metadata *_metadata,
-			     struct io_uring *ring, int sock, int file,
-			     int64_t off, unsigned int len)
+/* One SPLICE request, waited for; returns cqe->res. */
+static int uring_splice_wait(struct __test_metadata *_metadata,
+			     struct io_uring *ring, int in, int64_t off_in,
+			     int out, int64_t off_out, unsigned int len,
+			     unsigned int flags)
 {
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
@@ -53,12 +54,20 @@ static int uring_splice_once(struct __test_metadata *_metadata,
 	EXPECT_NE(NULL, sqe);
 	if (!sqe)
 		return -ENOMEM;
-	io_uring_prep_splice(sqe, sock, -1, file, off, len, 0);
+	io_uring_prep_splice(sqe, in, off_in, out, off_out, len, flags);
 	EXPECT_EQ(1, io_uring_submit(ring));
 	EXPECT_EQ(0, io_uring_wait_cqe(ring, &cqe));
 	res = cqe->res;
 	io_uring_cqe_seen(ring, cqe);
 	return res;
+}
+
+/* One SPLICE request socket -> file at @off; returns cqe->res. */
+static int uring_splice_once(struct __test_metadata *_metadata,
+			     struct io_uring *ring, int sock, int file,
+			     int64_t off, unsigned int len)
+{
+	return uring_splice_wait(_metadata, ring, sock, -1, file, off, len, 0);
 }
 
 TEST_F_TIMEOUT(uring, socket_to_file_byte_exact, 300)
@@ -602,32 +611,20 @@ TEST_F_TIMEOUT(uring, file_to_socket_waits_for_space_with_poll, 120)
  */
 TEST_F_TIMEOUT(uring, file_to_socket_nonblock_is_short, 60)
 {
-	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
 	struct drain d = { .fd = self->client, .seed = 31 };
 	int first, second;
 
 	fill_file(_metadata, self->file, 4 << 20, d.seed);
 	small_sndbuf(_metadata, self->server, 65536);
-	sqe = io_uring_get_sqe(&self->ring);
-	io_uring_prep_splice(sqe, self->file, -1, self->server, -1, 4 << 20,
-			     SPLICE_F_NONBLOCK);
-	ASSERT_EQ(1, io_uring_submit(&self->ring));
-	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
-	first = cqe->res;
-	io_uring_cqe_seen(&self->ring, cqe);
+	first = uring_splice_wait(_metadata, &self->ring, self->file, -1,
+				  self->server, -1, 4 << 20, SPLICE_F_NONBLOCK);
 	ASSERT_LT(0, first);
 	ASSERT_GT(4 << 20, first);
 	EXPECT_EQ(first, lseek(self->file, 0, SEEK_CUR));
 
 	/* Still full (an ACK may have freed a little: then a short count). */
-	sqe = io_uring_get_sqe(&self->ring);
-	io_uring_prep_splice(sqe, self->file, -1, self->server, -1, 4 << 20,
-			     SPLICE_F_NONBLOCK);
-	ASSERT_EQ(1, io_uring_submit(&self->ring));
-	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
-	second = cqe->res;
-	io_uring_cqe_seen(&self->ring, cqe);
+	second = uring_splice_wait(_metadata, &self->ring, self->file, -1,
+				   self->server, -1, 4 << 20, SPLICE_F_NONBLOCK);
 	EXPECT_TRUE(second == -EAGAIN || (second >= 0 && first + second < (4 << 20)));
 	second = second > 0 ? second : 0;
 	EXPECT_EQ(first + second, lseek(self->file, 0, SEEK_CUR));
@@ -696,16 +693,12 @@ TEST_F_TIMEOUT(uring, file_to_unsendable_socket_fails, 60)
 	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&addr, sizeof(addr)));
 	ASSERT_EQ(0, listen(lfd, 1));
 	for (i = 0; i < 2; i++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&self->ring);
-		struct io_uring_cqe *cqe;
+		int res = uring_splice_wait(_metadata, &self->ring, self->file,
+					    0, socks[i], -1, 65536, 0);
 
-		io_uring_prep_splice(sqe, self->file, 0, socks[i], -1, 65536, 0);
-		ASSERT_EQ(1, io_uring_submit(&self->ring));
-		ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
-		EXPECT_GT(0, cqe->res);
+		EXPECT_GT(0, res);
 		EXPECT_EQ(-1, splice(self->file, NULL, socks[i], NULL, 65536, 0));
-		EXPECT_EQ(-cqe->res, errno);
-		io_uring_cqe_seen(&self->ring, cqe);
+		EXPECT_EQ(-res, errno);
 	}
 	close(lfd);
 	close(fresh);
@@ -721,8 +714,6 @@ TEST_F_TIMEOUT(uring, file_to_socket_uncached_is_byte_exact, 300)
 {
 	struct drain d = { .fd = self->client, .seed = 41, .total = 2 << 20 };
 	const char *mnt = "/tmp/netfile-xfs";
-	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
 	int ret, xfs_file;
 	pthread_t th;
 
@@ -737,12 +728,8 @@ TEST_F_TIMEOUT(uring, file_to_socket_uncached_is_byte_exact, 300)
 	ASSERT_EQ(0, posix_fadvise(xfs_file, 0, 0, POSIX_FADV_DONTNEED));
 
 	ASSERT_EQ(0, pthread_create(&th, NULL, drain_main, &d));
-	sqe = io_uring_get_sqe(&self->ring);
-	io_uring_prep_splice(sqe, xfs_file, 0, self->server, -1, d.total, 0);
-	ASSERT_EQ(1, io_uring_submit(&self->ring));
-	ASSERT_EQ(0, io_uring_wait_cqe(&self->ring, &cqe));
-	EXPECT_EQ(d.total, cqe->res);
-	io_uring_cqe_seen(&self->ring, cqe);
+	EXPECT_EQ(d.total, uring_splice_wait(_metadata, &self->ring, xfs_file, 0,
+					     self->server, -1, d.total, 0));
 	pthread_join(th, NULL);
 	EXPECT_EQ(d.total, d.got);
 	EXPECT_EQ(-1, d.bad);
