@@ -3,15 +3,23 @@
 # the project's kselftests, the upstream selftests we run as regressions, and
 # the samples/benchmarks. Incremental and ccache'd.
 #
-#   scripts/build.sh [--release]
+#   scripts/build.sh [--release | --base]
 #
 # --release builds only a second kernel, in build/obj-release, from the
 # same configuration without its debug block (no lockdep, KFENCE, DEBUG_VM,
 # fault injection): what scripts/bench.sh --release measures.
+# --base builds only the pristine base tree, without the series, with the
+# test configuration, in build/base/obj: the unpatched kernel that
+# scripts/upstream-compare.sh runs the upstream selftests on.
 . "$(dirname "$0")/common.sh"
 
-release=0
-[ "${1:-}" = --release ] && release=1
+release=0 base=0
+case "${1:-}" in
+--release) release=1 ;;
+--base) base=1 ;;
+"") ;;
+*) die "usage: $0 [--release | --base]" ;;
+esac
 
 FRAGMENTS=("$TOP/kconfig/qemu-test.config")
 [ -n "${EXTRA_CONFIG:-}" ] && FRAGMENTS+=("$EXTRA_CONFIG")
@@ -63,7 +71,9 @@ make_config() {
 build_kernel() {
 	say "building kernel (make -j$JOBS, ccache; log $LOGS/kernel-build.log)"
 	local t0=$SECONDS
-	if ! kmake bzImage headers > "$LOGS/kernel-build.log" 2>&1; then
+	local targets=(bzImage headers)
+	grep -q '^CONFIG_MODULES=y' "$OBJ/.config" && targets+=(modules)
+	if ! kmake "${targets[@]}" > "$LOGS/kernel-build.log" 2>&1; then
 		grep -E 'error|Error' "$LOGS/kernel-build.log" | head -40 >&2
 		die "kernel build failed; full log $LOGS/kernel-build.log"
 	fi
@@ -86,12 +96,13 @@ build_upstream_tests() {
 	local out=$BUILD/upstream-tests net=$SRC/tools/testing/selftests/net
 	mkdir -p "$out"
 	local t
-	for t in msg_zerocopy io_uring_zerocopy_tx; do
+	for t in msg_zerocopy io_uring_zerocopy_tx tcp_mmap; do
 		local extra=()
-		# As net/Makefile does for this one program.
+		# As net/Makefile does for these programs.
 		[ "$t" = io_uring_zerocopy_tx ] && extra=(-I"$SRC/tools/include")
-		gcc -O2 -Wall -isystem "$OBJ/usr/include" "${extra[@]}" \
-			-o "$out/$t" "$net/$t.c" -lpthread > "$LOGS/upstream-$t.log" 2>&1 ||
+		[ "$t" = tcp_mmap ] && extra=(-lcrypto)
+		gcc -O2 -Wall -isystem "$OBJ/usr/include" \
+			-o "$out/$t" "$net/$t.c" -lpthread "${extra[@]}" > "$LOGS/upstream-$t.log" 2>&1 ||
 			{ cat "$LOGS/upstream-$t.log" >&2; die "building upstream net/$t failed"; }
 	done
 	# splice/: the pseudo-filesystem splice tests, run from their own dir.
@@ -102,6 +113,9 @@ build_upstream_tests() {
 			{ cat "$LOGS/upstream-$t.log" >&2; die "building upstream splice/$t failed"; }
 	done
 	cp "$SRC"/tools/testing/selftests/splice/*.sh "$out/splice/"
+	# short_splice_read.sh reads the sysfs files of this module
+	rm -f "$out/splice/test_module.ko"
+	[ ! -f "$OBJ/lib/test_module.ko" ] || cp "$OBJ/lib/test_module.ko" "$out/splice/"
 }
 
 build_samples() {
@@ -114,9 +128,33 @@ build_samples() {
 	done
 }
 
+# A worktree of the pristine base next to its own obj dir, so that the
+# relative paths ccache sees (CCACHE_BASEDIR) match the patched build's.
+checkout_base() {
+	local tree=$BUILD/base/linux
+	if [ ! -e "$tree/.git" ]; then
+		git -C "$SRC" worktree prune
+		mkdir -p "$BUILD/base"
+		git -C "$SRC" worktree add -q --detach "$tree" base
+	fi
+	git -C "$tree" checkout -q -f --detach base
+	git -C "$tree" clean -q -fdx
+	SRC=$tree
+	OBJ=$BUILD/base/obj
+	LOGS=$LOGS/base
+	mkdir -p "$LOGS"
+}
+
 mkdir -p "$LOGS"
 host_setup
 "$TOP/scripts/assemble.sh"
+if [ "$base" = 1 ]; then
+	checkout_base
+	make_config
+	build_kernel
+	say "built: $OBJ/arch/x86/boot/bzImage (pristine $BASE_VERSION, no series)"
+	exit 0
+fi
 make_config
 if [ "$release" = 1 ]; then
 	LOGS=$LOGS/release

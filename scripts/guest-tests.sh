@@ -4,7 +4,14 @@
 # series must not regress. Everything goes to the console and, as KTAP, to
 # $VM_OUT/results.tap for the host to count.
 #
-#   guest-tests.sh [-t COLLECTION:TEST]... [--no-upstream] [--only-upstream] [--soak]
+#   guest-tests.sh [-t COLLECTION:TEST]... [--no-upstream] [--only-upstream]
+#                  [--module TEST_MODULE_KO] [--soak]
+#
+# --only-upstream runs only the upstream selftests (not ours, not the
+# sample's check), so that scripts/upstream-compare.sh can run the same
+# list on the unpatched kernel; --module names the lib/test_module.ko
+# built for the running kernel (default: the one build.sh put next to the
+# upstream splice tests).
 #
 # --soak sets NETFILE_SOAK=1: the tests that loop run their long versions
 # (e.g. a million sends with completions instead of 100k) and the kselftest
@@ -14,11 +21,13 @@ set +e
 
 out=${VM_OUT:-/tmp}/results.tap
 sel=() upstream=1 ours=1 soak=
+test_module=$BUILD/upstream-tests/splice/test_module.ko
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-t) sel+=(-t "$2"); shift 2 ;;
 	--no-upstream) upstream=0; shift ;;
 	--only-upstream) ours=0; shift ;;
+	--module) test_module=$2; shift 2 ;;
 	--soak) export NETFILE_SOAK=1; soak=1; shift ;;
 	*) die "unknown argument $1" ;;
 	esac
@@ -46,10 +55,11 @@ run_upstream() {
 			tests+=("io_uring_zerocopy_tx.sh $ip udp -m $mode -t 1 -n 32")
 		done
 	done
-	# splice/short_splice_read.sh is left out: it loads a test module
-	# and reads sysfs files this module-less minimal kernel does not
-	# have. net/tcp_mmap always sends 32 GiB: too long under TCG.
 	tests+=("splice/default_file_splice_read.sh")
+	tests+=("splice/short_splice_read.sh")
+	# 32 GiB (hard-coded) over IPv6 loopback into mmap()ed TCP
+	# receive: about 3 minutes under TCG.
+	tests+=("tcp_mmap -6 -z")
 	echo "TAP version 13"
 	echo "1..${#tests[@]}"
 	cd "$BUILD/upstream-tests" || return
@@ -61,9 +71,18 @@ run_upstream() {
 		for try in 1 2; do
 			# shellcheck disable=SC2086
 			case "$script" in
+			splice/short_splice_read.sh)
+				label=$name
+				log=$(load_test_module && cd splice &&
+				      timeout 300 sh "./${script#splice/}" 2>&1)
+				;;
 			splice/*)
 				label=$name
 				log=$(cd splice && timeout 300 sh "./${script#splice/}" 2>&1)
+				;;
+			tcp_mmap)
+				label="net/$name (32 GiB over ::1)"
+				log=$(run_tcp_mmap ${name#* } 2>&1)
 				;;
 			*)
 				label=net/$name
@@ -90,6 +109,39 @@ run_upstream() {
 	done
 }
 
+# short_splice_read.sh modprobes test_module unless it is loaded; the
+# guest has busybox but no kmod or modules.dep, so load it here.
+load_test_module() {
+	[ -d /sys/module/test_module/sections ] && return 0
+	[ -f "$test_module" ] || { echo "no $test_module"; return 1; }
+	busybox insmod "$test_module"
+}
+
+# net/tcp_mmap has no driver script: one server, one client with the
+# same options. The server accepts for ever; it is stopped once it has
+# reported the whole transfer.
+run_tcp_mmap() {
+	local bin=$BUILD/upstream-tests/tcp_mmap log=/tmp/tcp_mmap-server.log
+	local spid rc i
+	# line-buffered: the report must be in the log before the kill
+	stdbuf -oL -eL "$bin" -s "$@" > "$log" 2>&1 &
+	spid=$!
+	sleep 1
+	timeout 900 "$bin" -H ::1 "$@"
+	rc=$?
+	for i in $(seq 60); do
+		grep -q '^received' "$log" && break
+		sleep 1
+	done
+	kill "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+	cat "$log"
+	[ "$rc" -eq 0 ] || return "$rc"
+	# the client sends 1 << 35 bytes and exits 0; the server must have
+	# received all of them
+	grep -q '^received 32768 MB' "$log"
+}
+
 # The sample file server's own check: every WRITE back end read back
 # through every READ back end, byte for byte, and the ENOSPC drain.
 run_samples() {
@@ -111,7 +163,7 @@ run_samples() {
 		"$KST/run_kselftest.sh" ${soak:+--override-timeout 3600} "${sel[@]}"
 	fi
 	if [ "$upstream" = 1 ]; then
-		run_samples
+		[ "$ours" = 0 ] || run_samples
 		run_upstream
 	fi
 } 2>&1 | tee "$out"
