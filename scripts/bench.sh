@@ -37,7 +37,7 @@ if [ "$release" = 1 ]; then
 fi
 out=$BUILD/bench
 mkdir -p "$out"
-"$TOP/scripts/vm-run.sh" --name "$name" --timeout 5400 -- \
+"$TOP/scripts/vm-run.sh" --name "$name" --timeout 5400 --nic-pair -- \
 	sh -c "\"$BUILD/bin/fsrv\" bench -d /tmp/fsrv -D \"\$VM_OUT/$name.dat\" $(printf '%q ' "${args[@]}") | tee \"\$VM_OUT/$name.txt\""
 cp "$BUILD/vm/$name/out/$name.txt" "$BUILD/vm/$name/out/$name.dat" "$out/"
 "$TOP/scripts/bench-plot.sh" "$out/$name.dat" "$out" || echo "(no plot: gnuplot missing?)"

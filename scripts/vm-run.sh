@@ -4,19 +4,24 @@
 # command's status. Fails if the console shows a kernel warning, BUG, lockdep,
 # KASAN/KFENCE report, Oops or panic, or if the wall-clock limit is hit.
 #
-#   scripts/vm-run.sh [--timeout SEC] [--smp N] [--mem SIZE] [--name NAME] -- CMD [ARGS...]
+#   scripts/vm-run.sh [--timeout SEC] [--smp N] [--mem SIZE] [--name NAME]
+#                     [--nic-pair] -- CMD [ARGS...]
+#
+# --nic-pair adds two virtio-net ports (eth0, eth1) that QEMU joins with a
+# hub: a network path through a real driver, for the benchmark.
 #
 # The command runs with cwd = the repo, a writable tmpfs at /tmp and the
 # directory $VM_OUT (shared back to the host as build/vm/NAME/out).
 . "$(dirname "$0")/common.sh"
 
-timeout_s=1800 smp=2 mem=4G name=run
+timeout_s=1800 smp=2 mem=4G name=run nic_pair=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout_s=$2; shift 2 ;;
 	--smp) smp=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
+	--nic-pair) nic_pair=1; shift ;;
 	--) shift; break ;;
 	*) break ;;
 	esac
@@ -37,6 +42,12 @@ truncate -s "${VM_SCRATCH_SIZE:-2G}" "$run_dir/scratch.img"
 	printf '%q ' "$@"; printf '\n'
 } > "$run_dir/cmd"
 
+nics=()
+if [ "$nic_pair" = 1 ]; then
+	nics=(-netdev hubport,id=hp0,hubid=0 -device virtio-net-pci,netdev=hp0
+	      -netdev hubport,id=hp1,hubid=0 -device virtio-net-pci,netdev=hp1)
+fi
+
 qemu_base() {
 	local accel=$1 out=$2 init_arg=$3
 	local -a a=(qemu-system-x86_64 -machine q35 -smp "$smp" -m "$mem"
@@ -47,6 +58,7 @@ qemu_base() {
 		-fsdev "local,id=out,path=$out,security_model=none"
 		-device virtio-9p-pci,fsdev=out,mount_tag=vmout
 		-drive "file=$out/../scratch.img,if=virtio,format=raw,cache=unsafe,discard=unmap"
+		"${nics[@]}"
 		-append "root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro console=ttyS0 panic=-1 loglevel=6 nokaslr $init_arg")
 	if [ "$accel" = kvm ]; then
 		a+=(-accel kvm -cpu host)

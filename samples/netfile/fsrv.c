@@ -22,7 +22,12 @@
  * SPLICE_F_NOTIF). The io_uring back ends serve every connection from
  * one ring in one thread; the others use a thread per connection.
  *
- *   fsrv bench [-s MiB] [-r rounds] [-p 64k,1m,8m] [-c 1,4,16] [-n lo,veth]
+ * Networks: lo (loopback), veth (a veth pair into a second network
+ * namespace) and nic (two virtio-net ports that QEMU joins with a hub,
+ * scripts/vm-run.sh --nic-pair: packets leave through a driver, as to a
+ * real NIC, and are not delivered to the receiver in the sender's skbs).
+ *
+ *   fsrv bench [-s MiB] [-r rounds] [-p 64k,1m,8m] [-c 1,4,16] [-n lo,veth,nic]
  *              [-W backends] [-R backends] [-d dir] [-D datafile]
  *   fsrv check [-d dir]
  */
@@ -836,7 +841,10 @@ fail:
 
 /* ---- driver ------------------------------------------------------------ */
 
-static int peer_ns = -1, self_ns = -1;
+static int peer_ns = -1, self_ns = -1, init_ns = -1;
+static bool have_nic;
+
+#define NIC_MTU		"61440"
 
 static double now(void)
 {
@@ -857,14 +865,44 @@ static int sh(const char *fmt, ...)
 	return system(cmd);
 }
 
-/* A veth pair to a second network namespace, as in the selftests. */
+/*
+ * The two virtio-net ports of scripts/vm-run.sh --nic-pair (eth0, eth1 in
+ * the initial namespace): eth1 goes to the server's namespace (@pid's),
+ * eth0 stays with the client in the initial one. The hub has no offloads,
+ * so a large MTU keeps the per-packet cost of software checksums and
+ * segmentation down.
+ */
+static bool setup_nic(pid_t pid)
+{
+	bool ok;
+
+	if (access("/sys/class/net/eth0", F_OK) || access("/sys/class/net/eth1", F_OK))
+		return false;
+	if (setns(init_ns, CLONE_NEWNET))
+		return false;
+	ok = !sh("ip link set eth1 netns %d && ip link set eth0 mtu " NIC_MTU
+		 " && ip addr add 10.79.0.1/24 dev eth0 && ip link set eth0 up", pid);
+	if (setns(peer_ns, CLONE_NEWNET))
+		return false;
+	ok = ok && !sh("ip link set eth1 mtu " NIC_MTU
+		       " && ip addr add 10.79.0.2/24 dev eth1 && ip link set eth1 up");
+	if (setns(self_ns, CLONE_NEWNET))
+		return false;
+	return ok;
+}
+
+/*
+ * A veth pair to a second network namespace, as in the selftests, and the
+ * virtio-net pair if the VM has one.
+ */
 static int setup_veth(void)
 {
 	int p[2];
 	pid_t pid;
 	char c, path[64];
 
-	if (unshare(CLONE_NEWNET) || pipe(p))
+	init_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (init_ns < 0 || unshare(CLONE_NEWNET) || pipe(p))
 		return -1;
 	self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (sh("ip link set lo up && ip link add vA type veth peer name vB"))
@@ -881,6 +919,7 @@ static int setup_veth(void)
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
 	peer_ns = open(path, O_RDONLY | O_CLOEXEC);
 	sh("ip link set vB netns %d", pid);
+	have_nic = setup_nic(pid);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	if (sh("ip addr add 10.78.0.1/24 dev vA && ip link set vA up"))
@@ -892,28 +931,48 @@ static int setup_veth(void)
 	return 0;
 }
 
-static int listen_on(bool veth, struct sockaddr_in *addr)
+/* A TCP socket created in network namespace @ns (-1: the current one). */
+static int socket_in(int ns)
+{
+	int fd;
+
+	if (ns >= 0 && setns(ns, CLONE_NEWNET))
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ns >= 0 && setns(self_ns, CLONE_NEWNET)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int listen_on(const char *net, struct sockaddr_in *addr)
 {
 	socklen_t len = sizeof(*addr);
 	int fd;
 
-	if (veth && setns(peer_ns, CLONE_NEWNET))
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (veth && setns(self_ns, CLONE_NEWNET))
+	fd = socket_in(strcmp(net, "lo") ? peer_ns : -1);
+	if (fd < 0)
 		return -1;
 	memset(addr, 0, sizeof(*addr));
 	addr->sin_family = AF_INET;
 	if (bind(fd, (struct sockaddr *)addr, sizeof(*addr)) || listen(fd, 64) ||
 	    getsockname(fd, (struct sockaddr *)addr, &len))
 		return -1;
-	addr->sin_addr.s_addr = inet_addr(veth ? "10.78.0.2" : "127.0.0.1");
+	addr->sin_addr.s_addr = inet_addr(!strcmp(net, "veth") ? "10.78.0.2" :
+					  !strcmp(net, "nic") ? "10.79.0.2" : "127.0.0.1");
 	return fd;
+}
+
+/* The client's side of @net: the initial namespace for the NIC pair. */
+static int client_socket(const char *net)
+{
+	return socket_in(!strcmp(net, "nic") ? init_ns : -1);
 }
 
 struct run {
 	const char *dir;	/* server's file directory */
-	bool veth;
+	const char *net;	/* lo, veth or nic */
 	int op, conns;
 	uint32_t payload;
 	uint64_t total;		/* payload bytes per run, all connections */
@@ -931,7 +990,7 @@ static pid_t start_server(struct run *r, struct sockaddr_in *addr, int *stats)
 	int lfd, sp[2];
 	pid_t pid;
 
-	lfd = listen_on(r->veth, addr);
+	lfd = listen_on(r->net, addr);
 	if (lfd < 0 || pipe(sp))
 		return -1;
 	pid = fork();
@@ -998,7 +1057,7 @@ static int do_run(struct run *r)
 		cl[i].verify_seed = r->verify_seed ? r->verify_seed + i : 0;
 		for (k = 0; k < r->payload; k++)
 			cl[i].buf[k] = pattern(cl[i].verify_seed ?: 1, k);
-		cl[i].sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cl[i].sock = client_socket(r->net);
 		if (connect(cl[i].sock, (struct sockaddr *)&addr, sizeof(addr)))
 			return -1;
 	}
@@ -1146,7 +1205,7 @@ static int run_point(const struct bench_opts *o, const struct point *pt,
 	for (rd = 0; rd < o->rounds; rd++) {
 		for (b = 0; b < nb; b++) {
 			struct run r = {
-				.dir = o->dir, .veth = is(pt->net, "veth"),
+				.dir = o->dir, .net = pt->net,
 				.op = pt->dirn ? OP_READ : OP_WRITE,
 				.conns = atoi(pt->conns),
 				.payload = parse_size(pt->payload),
@@ -1238,9 +1297,29 @@ static int bench_point(const struct bench_opts *o, const struct point *pt)
 	return 0;
 }
 
+/* @nets without the NIC pair if this VM has none; into @buf. */
+static const char *available_nets(const char *nets, char *buf, size_t size)
+{
+	char list[64], *n, *ns;
+	size_t used = 0;
+
+	snprintf(list, sizeof(list), "%s", nets);
+	buf[0] = '\0';
+	for (n = strtok_r(list, ",", &ns); n; n = strtok_r(NULL, ",", &ns)) {
+		if (!strcmp(n, "nic") && !have_nic) {
+			fprintf(stderr, "fsrv: no virtio-net pair, no nic runs\n");
+			continue;
+		}
+		used += snprintf(buf + used, size - used, "%s%s", used ? "," : "", n);
+		if (used >= size)
+			return "";
+	}
+	return buf;
+}
+
 static int bench(int argc, char **argv)
 {
-	const char *payloads = "64k,1m,8m", *conns_list = "1,4,16", *nets = "lo,veth";
+	const char *payloads = "64k,1m,8m", *conns_list = "1,4,16", *nets = "lo,veth,nic";
 	const char *datafile = NULL;
 	struct bench_opts o = {
 		.dir = "/tmp/fsrv", .total = 128ULL << 20, .rounds = 3,
@@ -1248,7 +1327,7 @@ static int bench(int argc, char **argv)
 	struct point pt;
 	int opt, ret, max_conns = 0;
 	double gbps;
-	char pbuf[256], cbuf[64], nbuf[64], *p, *ps, *c, *cs, *n, *ns;
+	char pbuf[256], cbuf[64], nbuf[64], nets_buf[64], *p, *ps, *c, *cs, *n, *ns;
 
 	while ((opt = getopt(argc, argv, "s:r:p:c:n:W:R:d:D:")) != -1) {
 		switch (opt) {
@@ -1286,10 +1365,13 @@ static int bench(int argc, char **argv)
 	if (o.rounds < 1 || o.rounds > MAX_ROUNDS || strlen(conns_list) >= sizeof(cbuf))
 		return 2;
 	mkdir(o.dir, 0755);
-	if (strstr(nets, "veth") && setup_veth()) {
+	if (strcmp(nets, "lo") && setup_veth()) {
 		fprintf(stderr, "fsrv: no veth/netns here, loopback only\n");
 		nets = "lo";
 	}
+	nets = available_nets(nets, nets_buf, sizeof(nets_buf));
+	if (!*nets)
+		return 2;
 	snprintf(cbuf, sizeof(cbuf), "%s", conns_list);
 	for (c = strtok_r(cbuf, ",", &cs); c; c = strtok_r(NULL, ",", &cs))
 		if (atoi(c) > max_conns)
@@ -1338,7 +1420,9 @@ static int bench(int argc, char **argv)
 
 static int enospc_check(const char *dir, const char *wb)
 {
-	struct run r = { .dir = dir, .op = OP_WRITE, .conns = 1, .wb = wb, .rb = "rw" };
+	struct run r = {
+		.dir = dir, .net = "lo", .op = OP_WRITE, .conns = 1, .wb = wb, .rb = "rw",
+	};
 	struct fsrv_hdr h = { .magic = FSRV_MAGIC, .op = OP_WRITE, .length = 8 << 20 };
 	struct sockaddr_in addr;
 	int stats, sock, ret = -1;
@@ -1390,7 +1474,7 @@ static int run_checks(int argc, char **argv)
 
 	mkdir(dir, 0755);
 	for (b = 0; write_backends[b]; b++) {
-		struct run w = { .dir = dir, .op = OP_WRITE, .conns = 4,
+		struct run w = { .dir = dir, .net = "lo", .op = OP_WRITE, .conns = 4,
 				 .payload = 1 << 20, .total = 8 << 20,
 				 .wb = write_backends[b], .rb = "rw",
 				 .verify_seed = 100 + 10 * b };
