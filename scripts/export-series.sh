@@ -6,17 +6,21 @@
 # build/series-out/, checks that it applies with git am to the pristine
 # base and runs checkpatch --strict on every patch.
 #
-#   scripts/export-series.sh [--build-each] [-v N]
+#   scripts/export-series.sh [--build-each] [--build-configs] [-v N]
 #
 # --build-each also builds the kernel (the test config, ccache, a separate
 # object directory) at every commit of the series, incrementally, and the
 # selftests at the commit that adds them: every step must build.
+# --build-configs builds the whole series in the configurations the test
+# kernel does not cover and the stubs exist for: no networking at all
+# (CONFIG_NET=n) and networking without TCP/IP (CONFIG_INET=n).
 . "$(dirname "$0")/common.sh"
 
-build_each=0 version=()
+build_each=0 build_configs=0 version=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-each) build_each=1; shift ;;
+	--build-configs) build_configs=1; shift ;;
 	-v) version=(-v "$2"); shift 2 ;;
 	*) die "unknown argument $1" ;;
 	esac
@@ -225,6 +229,39 @@ if [ "$build_each" = 1 ]; then
 		say "builds ($((SECONDS - t0)) s): $s"
 	done
 	git -C "$SER" checkout -q --detach "$(git -C "$SER" rev-list -1 HEAD)"
+fi
+# allnoconfig plus what the series' code is built under (io_uring, tmpfs,
+# splice users), with and without the network stack.
+build_config() {
+	local name=$1 obj=$BUILD/obj-cfg-$1 frag t0=$SECONDS
+	shift
+	mkdir -p "$obj"
+	frag=$obj/fragment.config
+	printf '%s\n' CONFIG_64BIT=y CONFIG_MULTIUSER=y CONFIG_IO_URING=y \
+		CONFIG_SHMEM=y CONFIG_TMPFS=y CONFIG_BLOCK=y CONFIG_EXT4_FS=y \
+		CONFIG_XFS_FS=y CONFIG_PROC_FS=y "$@" > "$frag"
+	(cd "$SER" && scripts/kconfig/merge_config.sh -n -O "$obj" "$frag") \
+		> "$obj/config.log" 2>&1 || die "merge_config failed for $name"
+	for opt in "$@"; do
+		case "$opt" in
+		"# "*) opt=${opt#\# }; ! grep -q "^${opt%% *}=" "$obj/.config" ;;
+		*) grep -qxF "$opt" "$obj/.config" ;;
+		esac || die "$name: $opt did not survive olddefconfig"
+	done
+	if ! make -s -C "$SER" O="$obj" CC="ccache gcc" -j"$(nproc)" bzImage \
+		> "$obj/build.log" 2>&1; then
+		grep -E 'error|undefined' "$obj/build.log" | head -30
+		die "the series does not build with $name"
+	fi
+	grep -E 'warning:' "$obj/build.log" | head -10 || true
+	say "builds with $name ($((SECONDS - t0)) s)"
+}
+
+if [ "$build_configs" = 1 ]; then
+	export CCACHE_DIR=$BUILD/ccache
+	git -C "$SER" checkout -q --detach "$(git -C "$SER" rev-list -1 HEAD)"
+	build_config net-off "# CONFIG_NET is not set"
+	build_config inet-off CONFIG_NET=y CONFIG_UNIX=y "# CONFIG_INET is not set"
 fi
 say "series: $OUT"
 ls "$OUT"
