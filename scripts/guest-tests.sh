@@ -122,14 +122,14 @@ load_test_module() {
 # reported the whole transfer.
 run_tcp_mmap() {
 	local bin=$BUILD/upstream-tests/tcp_mmap log=/tmp/tcp_mmap-server.log
-	local spid rc i
+	local spid rc
 	# line-buffered: the report must be in the log before the kill
 	stdbuf -oL -eL "$bin" -s "$@" > "$log" 2>&1 &
 	spid=$!
 	sleep 1
 	timeout 900 "$bin" -H ::1 "$@"
 	rc=$?
-	for i in $(seq 60); do
+	for _ in $(seq 60); do
 		grep -q '^received' "$log" && break
 		sleep 1
 	done
