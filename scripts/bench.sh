@@ -26,15 +26,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ "$build" = 1 ]; then
-	"$TOP/scripts/build.sh"
-	[ "$release" = 0 ] || "$TOP/scripts/build.sh" --release
-fi
+measurement_kernel "$build" "$release"
 name=fsrv
-if [ "$release" = 1 ]; then
-	name=fsrv-release
-	export KERNEL=$BUILD/obj-release/arch/x86/boot/bzImage
-fi
+[ "$release" = 0 ] || name=fsrv-release
 out=$BUILD/bench
 mkdir -p "$out"
 "$TOP/scripts/vm-run.sh" --name "$name" --timeout 5400 --nic-pair -- \

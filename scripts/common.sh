@@ -63,3 +63,15 @@ host_setup() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends --allow-downgrades "${missing[@]}" >&2
 }
+
+# The kernel a measurement (bench.sh, profile.sh) boots: build what it
+# needs unless $1 is 0 (the test build also makes the user-space
+# programs), and for the release kernel ($2 = 1) point vm-run.sh at it.
+measurement_kernel() {
+	local build=$1 release=$2
+	if [ "$build" = 1 ]; then
+		"$TOP/scripts/build.sh"
+		[ "$release" = 0 ] || "$TOP/scripts/build.sh" --release
+	fi
+	[ "$release" = 0 ] || export KERNEL=$BUILD/obj-release/arch/x86/boot/bzImage
+}

@@ -25,15 +25,9 @@ done
 [ ${#specs[@]} -gt 0 ] || specs=(W:rw W:recvfile W:splice R:sendfile R:sendfile-notif)
 command -v perf >/dev/null || die "perf not installed (apt install linux-perf)"
 
-if [ "$build" = 1 ]; then
-	"$TOP/scripts/build.sh"
-	[ "$release" = 0 ] || "$TOP/scripts/build.sh" --release
-fi
+measurement_kernel "$build" "$release"
 prefix=profile
-if [ "$release" = 1 ]; then
-	prefix=profile-release
-	export KERNEL=$BUILD/obj-release/arch/x86/boot/bzImage
-fi
+[ "$release" = 0 ] || prefix=profile-release
 out=$BUILD/bench
 mkdir -p "$out"
 "$TOP/scripts/vm-run.sh" --name profile --timeout 3600 -- \
