@@ -74,10 +74,10 @@ build_kernel() {
 	local targets=(bzImage headers)
 	grep -q '^CONFIG_MODULES=y' "$OBJ/.config" && targets+=(modules)
 	if ! kmake "${targets[@]}" > "$LOGS/kernel-build.log" 2>&1; then
-		grep -E 'error|Error' "$LOGS/kernel-build.log" | head -40 >&2
+		grep -E -m 40 'error|Error' "$LOGS/kernel-build.log" >&2 || true
 		die "kernel build failed; full log $LOGS/kernel-build.log"
 	fi
-	grep -E 'warning:' "$LOGS/kernel-build.log" | grep -v '^scripts/' | head -20 >&2 || true
+	grep -E 'warning:' "$LOGS/kernel-build.log" | grep -v -m 20 '^scripts/' >&2 || true
 	say "kernel built in $((SECONDS - t0)) s"
 }
 

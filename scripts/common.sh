@@ -6,6 +6,11 @@ set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/base.env
 . "$TOP/scripts/base.env"
+# scripts/try-base.sh tries the series on another point release: it sets
+# NETFILE_TRY_BASE and its own build directory, the pin stays as it is.
+if [ -n "${NETFILE_TRY_BASE:-}" ]; then
+	BASE_VERSION=$NETFILE_TRY_BASE
+fi
 
 BUILD=${BUILD:-$TOP/build}
 SRC=$BUILD/linux          # assembled source tree (git; base + patches + new files)
@@ -39,6 +44,79 @@ HOST_PKGS=(
 	liburing-dev gnuplot-nox socat xfsprogs e2fsprogs
 )
 
+# apt-cache madison's answer for the base package, as one string. Read
+# whole into a variable, never piped into an early-exit reader: under
+# pipefail "apt-cache | grep -q" fails whenever grep stops before
+# apt-cache has written everything (SIGPIPE, status 141).
+# Fails only if apt-cache itself fails.
+base_madison() {
+	apt-cache madison "$BASE_PKG" 2>/dev/null
+}
+
+# Every version in madison output $1, one per line, as apt lists them.
+madison_versions() {
+	local line ver
+	while IFS= read -r line; do
+		# "linux-source-6.12 | 6.12.118-1~deb12u1 | http://... Packages"
+		ver=${line#*|}
+		ver=${ver%%|*}
+		ver=${ver//[[:space:]]/}
+		[ -z "$ver" ] || printf '%s\n' "$ver"
+	done <<< "$1"
+}
+
+# True if madison output $1 lists version $2 (on any line).
+madison_has() {
+	local v
+	while IFS= read -r v; do
+		[ "$v" != "$2" ] || return 0
+	done < <(madison_versions "$1")
+	return 1
+}
+
+# The newest version in madison output $1 (dpkg ordering), or nothing.
+madison_newest() {
+	local v best=
+	while IFS= read -r v; do
+		if [ -z "$best" ] || dpkg --compare-versions "$v" gt "$best"; then
+			best=$v
+		fi
+	done < <(madison_versions "$1")
+	printf '%s' "$best"
+}
+
+# Explain, on stderr, that apt no longer serves the pin, and how to move it.
+pin_gone_message() {
+	local newest=$1
+	printf 'error: apt does not serve the pinned base %s=%s (scripts/base.env).\n' \
+		"$BASE_PKG" "$BASE_VERSION" >&2
+	if [ -z "$newest" ]; then
+		printf 'error: apt serves no %s at all: add bookworm-security to the apt sources and run apt-get update.\n' \
+			"$BASE_PKG" >&2
+		return 0
+	fi
+	printf 'error: the newest %s apt serves is %s. Debian'"'"'s security archive keeps\n' \
+		"$BASE_PKG" "$newest" >&2
+	printf 'error: only a window of point releases. To move the pin (and re-test):\n' >&2
+	printf '  sed -i '"'"'s/^BASE_VERSION=.*/BASE_VERSION=%s/'"'"' scripts/base.env\n' "$newest" >&2
+	printf 'error: or first try the series on it without moving the pin: scripts/try-base.sh --newest\n' >&2
+}
+
+# Check that apt serves the pinned base, refreshing the lists once if
+# not. Returns 0 if it does; otherwise explains and returns 1.
+check_base_served() {
+	local madison
+	madison=$(base_madison) || madison=
+	madison_has "$madison" "$BASE_VERSION" && return 0
+	say "apt does not list $BASE_PKG=$BASE_VERSION; running apt-get update"
+	as_root apt-get update -qq || true
+	madison=$(base_madison) ||
+		die "apt-cache madison $BASE_PKG failed; is apt working on this machine?"
+	madison_has "$madison" "$BASE_VERSION" && return 0
+	pin_gone_message "$(madison_newest "$madison")"
+	return 1
+}
+
 host_setup() {
 	local missing=() p name want have
 	for p in "${HOST_PKGS[@]}"; do
@@ -54,12 +132,7 @@ host_setup() {
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	say "installing host packages: ${missing[*]}"
-	if ! apt-cache madison "$BASE_PKG" 2>/dev/null | grep -qF " $BASE_VERSION "; then
-		as_root apt-get update -qq || true
-	fi
-	if ! apt-cache madison "$BASE_PKG" | grep -qF " $BASE_VERSION "; then
-		die "apt does not serve the pinned base $BASE_PKG=$BASE_VERSION (scripts/base.env); pick a version from 'apt-cache madison $BASE_PKG' and re-test"
-	fi
+	check_base_served || exit 1
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends --allow-downgrades "${missing[@]}" >&2
 }

@@ -9,7 +9,8 @@
 . "$(dirname "$0")/common.sh"
 
 head=$(git -C "$ASM" rev-parse HEAD)
-if git -C "$ASM" log -1 --format=%s HEAD | grep -q '^netfile: project files'; then
+subject=$(git -C "$ASM" log -1 --format=%s HEAD)
+if [[ "$subject" == "netfile: project files"* ]]; then
 	head=$(git -C "$ASM" rev-parse HEAD~1)
 fi
 rm -f "$TOP"/patches/*.patch

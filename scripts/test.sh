@@ -16,6 +16,12 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
+# The install logic itself, against stubbed apt (scripts/setup-test.sh).
+setup_checks=()
+mapfile -t setup_checks < <("$TOP/scripts/setup-test.sh" || true)
+[ ${#setup_checks[@]} -gt 0 ] || setup_checks=("setup: scripts/setup-test.sh ran=fail")
+printf '%s\n' "${setup_checks[@]}" >&2
+
 t0=$SECONDS
 [ "$build" = 0 ] || "$TOP/scripts/build.sh"
 tb=$SECONDS
@@ -27,7 +33,7 @@ rc=$?
 set -e
 run_dir=$BUILD/vm/tests
 
-checks=("guest finished and reported status 0=$([ "$rc" -eq 0 ] || [ "$rc" -eq 126 ] && echo ok || echo fail)")
+checks=("${setup_checks[@]}" "guest finished and reported status 0=$([ "$rc" -eq 0 ] || [ "$rc" -eq 126 ] && echo ok || echo fail)")
 if "$TOP/scripts/console-check.sh" "$run_dir/console.log" > /dev/null; then
 	checks+=("kernel console free of warnings, BUG, lockdep and KFENCE reports=ok")
 else
