@@ -2,6 +2,12 @@
 # PID 1 of the test VM. The root is the host's / over read-only 9p; this
 # sets up the rest, runs the job (netfile.job=FILE on the kernel command
 # line) as a child, writes its exit status to the results share, powers off.
+#
+# The one script not under "set -euo pipefail": it is PID 1 (dash, which
+# has no pipefail), and PID 1 exiting on a failed mount panics the guest
+# before the job's status reaches the host. Each step that can fail says
+# so on the console; the job scripts are bash and source common.sh
+# (set -euo pipefail; guest-tests.sh then counts failures itself).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/tmp TERM=dumb LC_ALL=C.UTF-8
 

@@ -1,11 +1,11 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Runs in the guest (see scripts/profile.sh). perf (the host's binary: the
 # guest's root is the host's) samples the whole guest on cpu-clock while
 # fsrv moves 8 MiB payloads over loopback with one back end at a time. The
 # samples and the guest's kallsyms go to $VM_OUT for the host to report.
 #
 #   guest-profile.sh FSRV W:backend|R:backend ...   (output in $VM_OUT)
-set -u
+set -euo pipefail
 fsrv=$1 out=${VM_OUT:?}
 shift
 for spec in "$@"; do

@@ -31,7 +31,7 @@ prefix=profile
 out=$BUILD/bench
 mkdir -p "$out"
 "$TOP/scripts/vm-run.sh" --name profile --timeout 3600 -- \
-	sh "$TOP/scripts/guest-profile.sh" "$BUILD/bin/fsrv" "${specs[@]}"
+	bash "$TOP/scripts/guest-profile.sh" "$BUILD/bin/fsrv" "${specs[@]}"
 vmout=$BUILD/vm/profile/out
 for s in "${specs[@]}"; do
 	n=${s/:/-}
