@@ -24,35 +24,124 @@
 #include <net/sock.h>
 
 /*
- * Write one batch of queued socket data to @out at *@ppos and consume what
- * was written. Returns bytes moved, 0 at end of stream, or -errno; sets
- * *@short_write when the file took less than was offered.
+ * recvfile(2) without an offset writes at the file position. f_pos_lock is
+ * taken per batch, after the wait for data and only around the write, so
+ * other users of the open file description are never held up by the
+ * network. (Where fdget_pos() would not lock, this lock is uncontended.)
+ */
+static bool recvfile_lock_pos(struct file *out)
+{
+	if (!(out->f_mode & FMODE_ATOMIC_POS))
+		return false;
+	mutex_lock(&out->f_pos_lock);
+	return true;
+}
+
+/*
+ * vfs_iter_write(RWF_NOWAIT) that does not wait for a frozen filesystem
+ * either: vfs_iter_write() takes freeze protection with sb_start_write(),
+ * which sleeps until the filesystem is thawed. io_uring issues this from
+ * the submitting task and from task work, where nothing may sleep so; as
+ * io_write() does, take it with a trylock and return -EAGAIN instead.
+ */
+static ssize_t recvfile_write_nowait(struct file *out, struct iov_iter *from,
+				     loff_t *ppos)
+{
+	struct super_block *sb = file_inode(out)->i_sb;
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	if (!(out->f_mode & FMODE_CAN_WRITE))
+		return -EINVAL;
+	if (!iov_iter_count(from))
+		return 0;
+	ret = rw_verify_area(WRITE, out, ppos, iov_iter_count(from));
+	if (ret < 0)
+		return ret;
+	init_sync_kiocb(&kiocb, out);
+	ret = kiocb_set_rw_flags(&kiocb, RWF_NOWAIT, WRITE);
+	if (ret)
+		return ret;
+	kiocb.ki_pos = *ppos;
+	if (!sb_start_write_trylock(sb))
+		return -EAGAIN;
+	ret = out->f_op->write_iter(&kiocb, from);
+	if (ret > 0) {
+		*ppos = kiocb.ki_pos;
+		fsnotify_modify(out);
+	}
+	sb_end_write(sb);
+	return ret;
+}
+
+static ssize_t recvfile_write_at(struct file *out, struct iov_iter *from,
+				 loff_t *ppos, bool nowait)
+{
+	if (nowait)
+		return recvfile_write_nowait(out, from, ppos);
+	return vfs_iter_write(out, from, ppos, 0);
+}
+
+/* Write @from to @out at *@ppos, or at out->f_pos when @ppos is NULL. */
+static ssize_t recvfile_write(struct file *out, struct iov_iter *from,
+			      loff_t *ppos, bool nowait)
+{
+	bool pos_locked;
+	ssize_t written;
+	loff_t pos;
+
+	if (ppos)
+		return recvfile_write_at(out, from, ppos, nowait);
+
+	pos_locked = recvfile_lock_pos(out);
+	pos = out->f_pos;
+	written = recvfile_write_at(out, from, &pos, nowait);
+	if (written > 0)
+		out->f_pos = pos;
+	if (pos_locked)
+		mutex_unlock(&out->f_pos_lock);
+	return written;
+}
+
+/*
+ * Write one batch of queued socket data to @out at *@ppos (or its file
+ * position) and consume what was written. Returns bytes moved, 0 at end of
+ * stream, or -errno; sets *@short_write when the file took less than was
+ * offered.
  */
 static ssize_t recvfile_one_batch(struct sock *sk, struct file *out,
 				  loff_t *ppos, struct recvfile_batch *batch,
 				  size_t want, long *timeo, bool moved,
-				  bool nowait, bool *short_write)
+				  unsigned int flags, bool *short_write)
 {
+	struct inode *inode = file_inode(out);
 	struct iov_iter from;
 	ssize_t written;
 	int ret;
 
-	/* Never wait for the network with a filesystem lock held. */
-	lockdep_assert_not_held(&file_inode(out)->i_rwsem);
+	/*
+	 * Never wait for the network with a lock another user of the file
+	 * may need: not the inode, not the file position, not freeze
+	 * protection (folio locks are only taken inside ->write_iter).
+	 */
+	lockdep_assert_not_held(&inode->i_rwsem);
+	lockdep_assert_not_held(&out->f_pos_lock);
+	lockdep_assert_not_held(&inode->i_sb->s_writers.rw_sem[SB_FREEZE_WRITE - 1]);
 	ret = tcp_recvfile_collect(sk, batch, min_t(size_t, want, RECVFILE_MAX_BATCH),
-				   timeo, moved);
+				   timeo, moved, !(flags & RECVFILE_NOWAIT_DATA));
 	if (ret <= 0)
 		return ret;
 
-	/* Never hold the socket while the filesystem writes. */
+	/*
+	 * The batch is claimed: no other reader of the socket can take these
+	 * bytes until tcp_recvfile_consume(), so what reaches the file is
+	 * exactly what is consumed. Never hold the socket while the
+	 * filesystem writes.
+	 */
 	lockdep_assert_not_held(&sk->sk_lock);
 	iov_iter_bvec(&from, ITER_SOURCE, batch->bvec, batch->nr_segs, batch->len);
-	written = vfs_iter_write(out, &from, ppos, nowait ? RWF_NOWAIT : 0);
-	if (written > 0) {
-		ret = tcp_recvfile_consume(sk, batch->seq, written);
-		if (ret)
-			written = ret;
-	}
+	written = recvfile_write(out, &from, ppos, flags & RECVFILE_NOWAIT_WRITE);
+	tcp_recvfile_consume(sk, batch->seq, written > 0 ? written : 0);
 	*short_write = written < (ssize_t)batch->len;
 	recvfile_batch_release(batch);
 	return written;
@@ -63,7 +152,8 @@ static int recvfile_check_files(struct file *in, struct file *out,
 {
 	struct socket *sock;
 
-	if (flags & ~(RECVFILE_FLAGS_ALL | RECVFILE_NOWAIT_WRITE))
+	if (flags & ~(RECVFILE_FLAGS_ALL | RECVFILE_NOWAIT_WRITE |
+		      RECVFILE_NOWAIT_DATA))
 		return -EINVAL;
 	if (!(in->f_mode & FMODE_READ) || !(out->f_mode & FMODE_WRITE))
 		return -EBADF;
@@ -89,7 +179,9 @@ static int recvfile_check_files(struct file *in, struct file *out,
  * do_recvfile - move data from a stream socket into a file's page cache
  * @in: connected TCP socket
  * @out: regular file open for writing, not O_APPEND or O_DIRECT
- * @ppos: file position to write at; advanced by the bytes moved
+ * @ppos: file position to write at, advanced by the bytes moved; NULL to
+ *	  write at @out's file position (taking f_pos_lock around each
+ *	  write, never while waiting for the network)
  * @count: most bytes to move
  * @flags: RECVFILE_* flags
  *
@@ -116,6 +208,7 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 	size_t done = 0;
 	ssize_t ret;
 	long timeo;
+	loff_t pos;
 
 	ret = recvfile_check_files(in, out, flags);
 	if (ret)
@@ -124,7 +217,8 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 	ret = rw_verify_area(READ, in, NULL, count);
 	if (ret)
 		return ret;
-	ret = rw_verify_area(WRITE, out, ppos, count);
+	pos = ppos ? *ppos : READ_ONCE(out->f_pos);
+	ret = rw_verify_area(WRITE, out, &pos, count);
 	if (ret)
 		return ret;
 	/* After the checks: a zero count validates the arguments. */
@@ -140,8 +234,7 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 	timeo = sock_rcvtimeo(sk, nonblock);
 	while (done < count) {
 		ret = recvfile_one_batch(sk, out, ppos, batch, count - done,
-					 &timeo, done > 0,
-					 flags & RECVFILE_NOWAIT_WRITE, &short_write);
+					 &timeo, done > 0, flags, &short_write);
 		if (ret <= 0)
 			break;
 		done += ret;
@@ -176,16 +269,14 @@ SYSCALL_DEFINE5(recvfile, int, out_fd, int, in_fd, loff_t __user *, offset,
 	in = fdget(in_fd);
 	if (!fd_file(in))
 		return -EBADF;
-	out = offset ? fdget(out_fd) : fdget_pos(out_fd);
+	/* Not fdget_pos(): f_pos_lock must not be held across the wait. */
+	out = fdget(out_fd);
 	ret = -EBADF;
 	if (!fd_file(out))
 		goto put_in;
 
 	if (!offset) {
-		pos = fd_file(out)->f_pos;
-		ret = do_recvfile(fd_file(in), fd_file(out), &pos, count, flags);
-		if (ret > 0)
-			fd_file(out)->f_pos = pos;
+		ret = do_recvfile(fd_file(in), fd_file(out), NULL, count, flags);
 		goto put_out;
 	}
 
@@ -199,14 +290,16 @@ SYSCALL_DEFINE5(recvfile, int, out_fd, int, in_fd, loff_t __user *, offset,
 	if (!(fd_file(out)->f_mode & FMODE_PWRITE))
 		goto put_out;
 	ret = do_recvfile(fd_file(in), fd_file(out), &pos, count, flags);
-	if (put_user(pos, offset))
-		ret = -EFAULT;
+	/*
+	 * Data moved is in the file and gone from the socket: report it even
+	 * if *offset became unwritable during the call (then it is left as
+	 * it was), rather than an error that would lose the count.
+	 */
+	if (ret > 0)
+		(void)put_user(pos, offset);
 
 put_out:
-	if (offset)
-		fdput(out);
-	else
-		fdput_pos(out);
+	fdput(out);
 put_in:
 	fdput(in);
 	if (ret > 0)

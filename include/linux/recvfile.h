@@ -16,6 +16,12 @@ struct sock;
  * a write that would block ends the call, with nothing more consumed.
  */
 #define RECVFILE_NOWAIT_WRITE	BIT(31)
+/*
+ * Kernel-internal flag (io-wq): wait for another reader's claim on the
+ * socket, which lasts one file write, but never for the network: -EAGAIN
+ * when nothing is queued, so that the request waits with poll instead.
+ */
+#define RECVFILE_NOWAIT_DATA	BIT(30)
 
 /* Bounds of one batch: what is pinned between two waits for the socket. */
 #define RECVFILE_MAX_SEGS	64
@@ -40,10 +46,18 @@ struct recvfile_batch {
 	struct bio_vec bvec[RECVFILE_MAX_SEGS];
 };
 
+#ifdef CONFIG_INET
 bool tcp_recvfile_supported(const struct sock *sk);
+#else
+static inline bool tcp_recvfile_supported(const struct sock *sk)
+{
+	return false;
+}
+#endif
 int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
-			 size_t max, long *timeo, bool moved);
-int tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len);
+			 size_t max, long *timeo, bool moved, bool wait_data);
+void tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len);
+int tcp_recvfile_wait_claim(struct sock *sk, long *timeo);
 void recvfile_batch_release(struct recvfile_batch *batch);
 
 #ifdef CONFIG_INET

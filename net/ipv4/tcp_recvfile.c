@@ -12,6 +12,13 @@
  * Page references, not skb references, keep the data alive between collect
  * and consume: tcp_collapse() may free and rebuild queued skbs while the
  * socket lock is not held, but the bytes they carried stay the same.
+ *
+ * One reader at a time: a successful collect sets SOCK_RCV_CLAIMED, and
+ * the matching consume clears it. While it is set, tcp_recvmsg(),
+ * tcp_splice_read() and other recvfile callers wait for it (MSG_PEEK does
+ * not), so the bytes a writer holds between collect and consume cannot
+ * be read by anyone else, and consume always finds copied_seq where
+ * collect left it.
  */
 #include <linux/highmem.h>
 #include <linux/recvfile.h>
@@ -38,7 +45,10 @@ bool tcp_recvfile_supported(const struct sock *sk)
 		return false;
 	if (sk->sk_family != AF_INET && sk->sk_family != AF_INET6)
 		return false;
-	if (inet_csk(sk)->icsk_ulp_ops)
+	if (READ_ONCE(inet_csk(sk)->icsk_ulp_ops))
+		return false;
+	/* TCP_REPAIR: the queues belong to the checkpoint tool */
+	if (tcp_sk(sk)->repair)
 		return false;
 	return READ_ONCE(sk->sk_prot)->recvmsg == tcp_recvmsg;
 }
@@ -89,7 +99,8 @@ static int batch_add_linear(struct recvfile_batch *b, const void *data,
 			if (!b->bounce || b->bounce_used == PAGE_SIZE) {
 				if (b->bounce)
 					put_page(b->bounce);
-				b->bounce = alloc_page(GFP_KERNEL);
+				/* charged like the skbs it stands for */
+				b->bounce = alloc_page(GFP_KERNEL_ACCOUNT);
 				if (!b->bounce)
 					return done ?: -ENOMEM;
 				b->bounce_used = 0;
@@ -160,6 +171,8 @@ static int batch_add_skb(struct recvfile_batch *b, const struct sk_buff *skb,
 			offset -= frag_iter->len;
 			continue;
 		}
+		if (!skb_frags_readable(frag_iter))
+			return done ?: -EFAULT;
 		ret = batch_add_skb(b, frag_iter, offset, len - done);
 		if (ret <= 0)
 			return done ?: ret;
@@ -172,25 +185,70 @@ static int batch_add_skb(struct recvfile_batch *b, const struct sk_buff *skb,
 }
 
 /*
+ * Step over the urgent byte at copied_seq, as tcp_recvmsg() does for a
+ * socket without SO_OOBINLINE (and as consuming it does with it), and
+ * forget the urgent data once the stream has passed it.
+ */
+static void tcp_recvfile_pass_mark(struct sock *sk)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+
+	WRITE_ONCE(tp->copied_seq, tp->copied_seq + 1);
+	if (tp->urg_data && after(tp->copied_seq, tp->urg_seq)) {
+		WRITE_ONCE(tp->urg_data, 0);
+		tcp_fast_path_check(sk);
+	}
+}
+
+/* Is the urgent byte, not inline, the next byte of the stream? */
+static bool tcp_recvfile_at_mark(const struct sock *sk, u32 seq)
+{
+	const struct tcp_sock *tp = tcp_sk(sk);
+
+	return unlikely(tp->urg_data) && tp->urg_seq == seq &&
+	       !sock_flag(sk, SOCK_URGINLINE);
+}
+
+/*
  * Reference up to @max queued bytes from copied_seq on, without consuming
- * them. Stops before urgent data and at FIN. Caller holds the socket lock.
+ * them. Caller holds the socket lock.
+ *
+ * Urgent data is handled as read(2) handles it. With SO_OOBINLINE the
+ * urgent byte is ordinary data. Without it, a batch stops before the
+ * urgent byte, and a call that already moved data (@moved) stops there
+ * (*@at_mark is set): the next call steps over the byte, which
+ * recv(MSG_OOB) returns. Stops after FIN.
  */
 static int batch_collect_queued(struct sock *sk, struct recvfile_batch *b,
-				size_t max)
+				size_t max, bool moved, bool *at_mark)
 {
 	struct tcp_sock *tp = tcp_sk(sk);
 	u32 seq = tp->copied_seq;
 	struct sk_buff *skb;
 
 	sock_owned_by_me(sk);
+	*at_mark = false;
 	b->seq = seq;
 	skb_queue_walk(&sk->sk_receive_queue, skb) {
 		u32 offset = seq - TCP_SKB_CB(skb)->seq;
+		bool stop = false;
 		size_t len;
 		int added;
 
 		if (unlikely(TCP_SKB_CB(skb)->tcp_flags & TCPHDR_SYN))
 			offset--;
+		if (offset < skb->len && tcp_recvfile_at_mark(sk, seq)) {
+			if (b->len)
+				break;
+			if (moved) {
+				*at_mark = true;
+				break;
+			}
+			tcp_recvfile_pass_mark(sk);
+			seq++;
+			offset++;
+			b->seq = seq;
+		}
 		if (offset >= skb->len) {
 			if (TCP_SKB_CB(skb)->tcp_flags & TCPHDR_FIN)
 				break;
@@ -200,13 +258,13 @@ static int batch_collect_queued(struct sock *sk, struct recvfile_batch *b,
 			return b->len ?: -EFAULT;
 
 		len = skb->len - offset;
-		if (unlikely(tp->urg_data)) {
+		if (unlikely(tp->urg_data) && !sock_flag(sk, SOCK_URGINLINE)) {
 			u32 urg_offset = tp->urg_seq - seq;
 
-			if (urg_offset < len)
+			if (urg_offset < len) {
 				len = urg_offset;
-			if (!len)
-				break;
+				stop = true;
+			}
 		}
 		len = min(len, max - b->len);
 		added = batch_add_skb(b, skb, offset, len);
@@ -214,12 +272,48 @@ static int batch_collect_queued(struct sock *sk, struct recvfile_batch *b,
 			return b->len ?: added;
 		b->len += added;
 		seq += added;
-		if (added < len || b->len == max ||
+		if (stop || added < len || b->len == max ||
 		    (TCP_SKB_CB(skb)->tcp_flags & TCPHDR_FIN))
 			break;
 	}
 	return b->len;
 }
+
+/**
+ * tcp_recvfile_wait_claim - wait until no recvfile holds the receive queue
+ * @sk: TCP socket, locked by the caller
+ * @timeo: how long to wait, updated with the time left; 0 means do not wait
+ *
+ * Readers that consume the stream (tcp_recvmsg() without MSG_PEEK,
+ * tcp_splice_read(), recvfile) call this before taking data, so that they
+ * never take bytes a recvfile collected and is still writing to a file.
+ * The socket lock is dropped while waiting, as in sk_wait_data().
+ *
+ * Return: 0 once the queue is not claimed, -EAGAIN if @timeo ran out,
+ * -ERESTARTSYS or -EINTR on a signal, -EPIPE if the socket was
+ * disconnected meanwhile.
+ */
+int tcp_recvfile_wait_claim(struct sock *sk, long *timeo)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	int ret = 0;
+
+	sock_owned_by_me(sk);
+	while (sock_flag(sk, SOCK_RCV_CLAIMED)) {
+		if (!*timeo)
+			return -EAGAIN;
+		if (signal_pending(current))
+			return sock_intr_errno(*timeo);
+		add_wait_queue(sk_sleep(sk), &wait);
+		ret = sk_wait_event(sk, timeo,
+				    !sock_flag(sk, SOCK_RCV_CLAIMED), &wait);
+		remove_wait_queue(sk_sleep(sk), &wait);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(tcp_recvfile_wait_claim);
 
 /**
  * tcp_recvfile_collect - reference queued data, waiting for some if needed
@@ -229,22 +323,32 @@ static int batch_collect_queued(struct sock *sk, struct recvfile_batch *b,
  * @timeo: how long to wait for data, updated with the time left; 0 means
  *	   do not wait
  * @moved: the caller already moved data in this call; a pending socket
- *	   error is then left for the next call to report, as recv(2) does
+ *	   error is then left for the next call to report, as recv(2) does,
+ *	   and the call ends at an urgent mark
+ * @wait_data: wait (up to @timeo) for data when none is queued; if false,
+ *	       only for another reader's claim
  *
  * Waits with the socket's own machinery, holding no other lock, until data
- * is queued, then takes page references on up to @max bytes from the head
- * of the stream. Nothing is consumed: the bytes stay on the socket until
- * tcp_recvfile_consume() is called with @batch->seq.
+ * is queued and no other recvfile holds the queue, then takes page
+ * references on up to @max bytes from the head of the stream. Nothing is
+ * consumed: the bytes stay on the socket, claimed by this caller (see
+ * tcp_recvfile_wait_claim()), until tcp_recvfile_consume() is called with
+ * @batch->seq. Every collect that returns bytes must be followed by
+ * exactly one consume, even of 0 bytes.
  *
- * Return: bytes collected, 0 at end of stream (or at a pending error when
- * @moved), or -errno: -EAGAIN when
- * nothing is queued and @timeo ran out, -ERESTARTSYS or -EINTR on a
- * signal, -ENOTCONN, the socket's pending error, or -EOPNOTSUPP when
- * urgent data that is not inline is at the head of the stream.
+ * Never returns 0 or an error while bytes it could read are queued,
+ * except 0 at an urgent mark when @moved.
+ *
+ * Return: bytes collected, 0 at end of stream (or at a pending error or
+ * an urgent mark when @moved), or -errno: -EAGAIN when nothing is queued
+ * and @timeo ran out, -ERESTARTSYS or -EINTR on a signal, -ENOTCONN,
+ * -EOPNOTSUPP if the socket stopped being one recvfile can read (a ULP
+ * or sockmap was attached, TCP_REPAIR), or the socket's pending error.
  */
 int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
-			 size_t max, long *timeo, bool moved)
+			 size_t max, long *timeo, bool moved, bool wait_data)
 {
+	bool at_mark;
 	int ret;
 
 	sock_rps_record_flow(sk);
@@ -254,8 +358,20 @@ int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
 			ret = -ENOTCONN;
 			break;
 		}
-		ret = batch_collect_queued(sk, batch, max);
+		/* Checked on every batch: kTLS or sockmap may be attached
+		 * while a WAITALL call sleeps.
+		 */
+		if (!tcp_recvfile_supported(sk)) {
+			ret = moved ? 0 : -EOPNOTSUPP;
+			break;
+		}
+		ret = tcp_recvfile_wait_claim(sk, timeo);
 		if (ret)
+			break;
+		ret = batch_collect_queued(sk, batch, max, moved, &at_mark);
+		if (ret > 0)
+			sock_set_flag(sk, SOCK_RCV_CLAIMED);
+		if (ret || at_mark)
 			break;
 		if (sock_flag(sk, SOCK_DONE))
 			break;
@@ -269,12 +385,7 @@ int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
 			ret = -ENOTCONN;
 			break;
 		}
-		/* Queued but not collectable: urgent data at the head. */
-		if (!skb_queue_empty(&sk->sk_receive_queue)) {
-			ret = -EOPNOTSUPP;
-			break;
-		}
-		if (!*timeo) {
+		if (!*timeo || !wait_data) {
 			ret = -EAGAIN;
 			break;
 		}
@@ -298,30 +409,52 @@ static int consume_actor(read_descriptor_t *desc, struct sk_buff *skb,
 	return n;
 }
 
+/*
+ * Consume @len bytes from copied_seq on. tcp_read_sock() stops at an
+ * urgent mark, inline or not; an inline urgent byte was collected and
+ * written as data, so step over it here.
+ */
+static void tcp_recvfile_eat(struct sock *sk, size_t len)
+{
+	read_descriptor_t desc;
+
+	while (len) {
+		desc.count = len;
+		tcp_read_sock(sk, &desc, consume_actor);
+		len = desc.count;
+		if (!len)
+			break;
+		if (WARN_ON_ONCE(!sock_flag(sk, SOCK_URGINLINE) ||
+				 !tcp_sk(sk)->urg_data ||
+				 tcp_sk(sk)->urg_seq != tcp_sk(sk)->copied_seq))
+			break;
+		tcp_recvfile_pass_mark(sk);
+		len--;
+	}
+}
+
 /**
  * tcp_recvfile_consume - consume bytes that were stored elsewhere
  * @sk: TCP socket
  * @seq: @batch->seq of the batch the bytes came from
- * @len: number of bytes from @seq on to consume
+ * @len: number of bytes from @seq on to consume, 0 if none were stored
  *
  * Advances the stream past @len bytes, frees the skbs they were in and
- * lets TCP open the window, as a read of @len bytes would.
- *
- * Return: 0, or -EBUSY if another reader consumed data since the batch was
- * collected (then nothing is consumed here).
+ * lets TCP open the window, as a read of @len bytes would, then gives up
+ * the claim tcp_recvfile_collect() took and wakes the readers that wait
+ * for it. If the socket was disconnected since the collect (connect()
+ * with AF_UNSPEC), there is nothing left to consume.
  */
-int tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len)
+void tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len)
 {
-	read_descriptor_t desc = { .count = len };
-	int ret = 0;
-
 	lock_sock(sk);
-	if (tcp_sk(sk)->copied_seq != seq)
-		ret = -EBUSY;
-	else
-		tcp_read_sock(sk, &desc, consume_actor);
+	WARN_ON_ONCE(!sock_flag(sk, SOCK_RCV_CLAIMED));
+	if (len && tcp_sk(sk)->copied_seq == seq)
+		tcp_recvfile_eat(sk, len);
+	sock_reset_flag(sk, SOCK_RCV_CLAIMED);
+	/* Readers waiting for the claim, and pollers, look again. */
+	sk->sk_data_ready(sk);
 	release_sock(sk);
-	return ret;
 }
 EXPORT_SYMBOL_GPL(tcp_recvfile_consume);
 
