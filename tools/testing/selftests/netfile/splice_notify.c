@@ -36,17 +36,23 @@
 
 #define CHUNK		(32 << 10)
 
-static int fill_file(int fd, size_t len, uint64_t seed)
+/* Write the pattern @seed at file (and stream) offset @off..@off+@len. */
+static int fill_file_at(int fd, off_t off, size_t len, uint64_t seed)
 {
 	char *buf = malloc(len);
 	ssize_t w;
 
 	if (!buf)
 		return -ENOMEM;
-	netfile_pattern_fill(buf, len, seed, 0);
-	w = pwrite(fd, buf, len, 0);
+	netfile_pattern_fill(buf, len, seed, off);
+	w = pwrite(fd, buf, len, off);
 	free(buf);
 	return w == (ssize_t)len ? 0 : -EIO;
+}
+
+static int fill_file(int fd, size_t len, uint64_t seed)
+{
+	return fill_file_at(fd, 0, len, seed);
 }
 
 /* Read exactly @len bytes from @fd and check them against @seed. */
@@ -840,6 +846,123 @@ TEST_F_TIMEOUT(veth, retransmit_after_overwrite, 120)
 	EXPECT_LE(0, wait_notif(&self->ring, 30));
 	ASSERT_EQ(0, fill_file(self->file, CHUNK, 34));
 	EXPECT_EQ(0, read_check(self->client, CHUNK, 33));
+}
+
+/* A new connection from this namespace to the peer's; sets the fds. */
+static int veth_connect(int self_ns, int peer_ns, int *sender, int *receiver)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(4243) };
+	int lfd, one = 1;
+
+	if (setns(peer_ns, CLONE_NEWNET))
+		return -1;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (setns(self_ns, CLONE_NEWNET) || lfd < 0)
+		return -1;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sa.sin_addr.s_addr = htonl(INADDR_ANY);
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1))
+		return -1;
+	*sender = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = inet_addr("10.77.0.2");
+	if (connect(*sender, (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	*receiver = accept(lfd, NULL, NULL);
+	close(lfd);
+	return *receiver < 0 ? -1 : 0;
+}
+
+struct stale_reader {
+	pthread_t thread;
+	int fd;
+	size_t total;
+	uint64_t seed;
+	size_t got, stale;	/* bytes received; of them, not the original */
+};
+
+static void *stale_reader_main(void *arg)
+{
+	struct stale_reader *r = arg;
+	static uint8_t buf[65536];
+	ssize_t n, i;
+
+	while (r->got < r->total) {
+		n = read(r->fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++)
+			if (buf[i] != netfile_pattern_byte(r->seed, r->got + i))
+				r->stale++;
+		r->got += n;
+	}
+	return NULL;
+}
+
+/*
+ * Overwrite each range as soon as its completion arrives, with MTU
+ * probing on (net.ipv4.tcp_mtu_probing=2: probes from the first
+ * segment), the sender's link rate-limited so that probes are built from
+ * several queued skbs, and some loss so that they are retransmitted. An
+ * MTU probe copies the page references of the skbs it merges; the
+ * completion must wait for the probe too, so the peer receives only the
+ * original bytes.
+ */
+static void overwrite_on_completion(struct __test_metadata *_metadata,
+				    int self_ns, int peer_ns, const char *netem)
+{
+	enum { CALL = 64 << 10, TOTAL = 4 << 20, CALLS = TOTAL / CALL };
+	struct stale_reader r = { .total = TOTAL, .seed = 41 };
+	int zc = SO_ZEROCOPY_SPLICE, sender, file, i, ret;
+	uint32_t lo, hi, next_done = 0;
+	off_t off = 0;
+	bool copied;
+
+	ASSERT_EQ(0, sh("echo 2 > /proc/sys/net/ipv4/tcp_mtu_probing"));
+	ASSERT_EQ(0, sh("tc qdisc add dev vA root netem %s", netem));
+	ASSERT_EQ(0, veth_connect(self_ns, peer_ns, &sender, &r.fd));
+	ASSERT_EQ(0, setsockopt(sender, SOL_SOCKET, SO_ZEROCOPY, &zc, sizeof(zc)));
+	file = netfile_tmpfile(NULL);
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, fill_file(file, TOTAL, 41));
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, stale_reader_main, &r));
+
+	for (i = 0; i < CALLS; i++) {
+		ASSERT_EQ(CALL, sendfile(sender, file, &off, CALL));
+		/* every completion that has come: overwrite its ranges */
+		while (!read_zc_completion(sender, 0, &lo, &hi, &copied)) {
+			ASSERT_EQ(next_done, lo);
+			for (; next_done <= hi; next_done++)
+				ASSERT_EQ(0, fill_file_at(file, next_done * (off_t)CALL,
+							  CALL, 42));
+		}
+	}
+	while (next_done < CALLS) {
+		ret = read_zc_completion(sender, 30000, &lo, &hi, &copied);
+		ASSERT_EQ(0, ret) TH_LOG("completion %u: %s", next_done, strerror(-ret));
+		ASSERT_EQ(next_done, lo);
+		for (; next_done <= hi; next_done++)
+			ASSERT_EQ(0, fill_file_at(file, next_done * (off_t)CALL, CALL, 42));
+	}
+	pthread_join(r.thread, NULL);
+	EXPECT_EQ(TOTAL, r.got);
+	EXPECT_EQ(0, r.stale) TH_LOG("%zu of %zu bytes received were written after their completion",
+				     r.stale, r.got);
+	ASSERT_EQ(0, sh("tc qdisc del dev vA root"));
+	close(file);
+	close(sender);
+	close(r.fd);
+}
+
+TEST_F_TIMEOUT(veth, mtu_probe_keeps_completion_pending, 300)
+{
+	overwrite_on_completion(_metadata, self->self_ns, self->peer_ns,
+				"rate 10mbit");
+}
+
+TEST_F_TIMEOUT(veth, mtu_probe_with_loss_keeps_completion_pending, 300)
+{
+	overwrite_on_completion(_metadata, self->self_ns, self->peer_ns,
+				"rate 10mbit loss 2%");
 }
 
 TEST_HARNESS_MAIN
