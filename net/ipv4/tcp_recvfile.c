@@ -433,6 +433,23 @@ static void tcp_recvfile_eat(struct sock *sk, size_t len)
 	}
 }
 
+/*
+ * Readers that waited for the claim, and pollers (io_uring arms poll for
+ * POLLIN), look again. As sock_def_readable(), without SIGIO: no data
+ * arrived.
+ */
+static void tcp_recvfile_wake_readers(struct sock *sk)
+{
+	struct socket_wq *wq;
+
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_sync_poll(&wq->wait, EPOLLIN | EPOLLPRI |
+						EPOLLRDNORM | EPOLLRDBAND);
+	rcu_read_unlock();
+}
+
 /**
  * tcp_recvfile_consume - consume bytes that were stored elsewhere
  * @sk: TCP socket
@@ -452,8 +469,7 @@ void tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len)
 	if (len && tcp_sk(sk)->copied_seq == seq)
 		tcp_recvfile_eat(sk, len);
 	sock_reset_flag(sk, SOCK_RCV_CLAIMED);
-	/* Readers waiting for the claim, and pollers, look again. */
-	sk->sk_data_ready(sk);
+	tcp_recvfile_wake_readers(sk);
 	release_sock(sk);
 }
 EXPORT_SYMBOL_GPL(tcp_recvfile_consume);
