@@ -31,10 +31,16 @@ static const char * const kind_name[NR_KINDS] = {
 	"tcp_listen", "udp", "eventfd", "dir",
 };
 
-/* The pairs the series adds: not compared with the base kernel. */
+/*
+ * The pairs the series adds: not compared with the base kernel. A procfs
+ * file is a regular file too (S_ISREG), and is sent like one, as
+ * sendfile(2) sends it; as an output it has no ->write_iter, so recvfile
+ * refuses it with EINVAL, which is also what 6.12 answers.
+ */
 static bool new_pair(enum kind in, enum kind out)
 {
-	bool in_file = in == K_FILE || in == K_EMPTY_FILE || in == K_MEMFD;
+	bool in_file = in == K_FILE || in == K_EMPTY_FILE || in == K_MEMFD ||
+		       in == K_PROC;
 	bool out_file = out == K_FILE || out == K_EMPTY_FILE || out == K_MEMFD;
 
 	return (in == K_TCP_CONN && out_file) || (in_file && out == K_TCP_CONN);
