@@ -101,16 +101,23 @@ FIXTURE_VARIANT(urgent) {
 };
 
 FIXTURE_VARIANT_ADD(urgent, recvfile_fin) { .api = API_RECVFILE, .fin = true };
+
 FIXTURE_VARIANT_ADD(urgent, splice_fin) { .api = API_SPLICE, .fin = true };
+
 FIXTURE_VARIANT_ADD(urgent, uring_fin) { .api = API_URING, .fin = true };
+
 FIXTURE_VARIANT_ADD(urgent, recvfile_open) { .api = API_RECVFILE };
+
 FIXTURE_VARIANT_ADD(urgent, uring_open) { .api = API_URING };
+
 FIXTURE_VARIANT_ADD(urgent, recvfile_inline_fin) {
 	.api = API_RECVFILE, .inline_oob = true, .fin = true,
 };
+
 FIXTURE_VARIANT_ADD(urgent, splice_inline_fin) {
 	.api = API_SPLICE, .inline_oob = true, .fin = true,
 };
+
 FIXTURE_VARIANT_ADD(urgent, uring_inline_open) {
 	.api = API_URING, .inline_oob = true,
 };
@@ -755,8 +762,8 @@ static void attached_mid_call(struct __test_metadata *_metadata, int client,
 	l.at = 16 << 10;
 	late_sender_main(&l);
 	pthread_join(b.thread, NULL);
-	EXPECT_EQ(16 << 10, b.ret) TH_LOG("recvfile: %zd (%s)", b.ret,
-					   strerror(b.err));
+	EXPECT_EQ(16 << 10, b.ret)
+		TH_LOG("recvfile: %zd (%s)", b.ret, strerror(b.err));
 	EXPECT_EQ(16 << 10, off);
 	EXPECT_EQ(-1, netfile_recvfile(file, server, &off, 64 << 10, 0));
 	EXPECT_EQ(EOPNOTSUPP, errno);
@@ -921,13 +928,17 @@ FIXTURE_VARIANT(samefiles) {
 };
 
 FIXTURE_VARIANT_ADD(samefiles, input_fd_reused) { .what = SWAP_IN_FD };
+
 FIXTURE_VARIANT_ADD(samefiles, input_slot_updated) { .what = SWAP_IN_SLOT };
+
 FIXTURE_VARIANT_ADD(samefiles, input_fd_reused_uncached) {
 	.what = SWAP_IN_FD, .uncached_tail = true,
 };
+
 FIXTURE_VARIANT_ADD(samefiles, output_fd_reused_uncached) {
 	.what = SWAP_OUT_FD, .uncached_tail = true,
 };
+
 FIXTURE_VARIANT_ADD(samefiles, output_slot_updated_uncached) {
 	.what = SWAP_OUT_SLOT, .uncached_tail = true,
 };
@@ -1030,8 +1041,9 @@ TEST_F_TIMEOUT(samefiles, file_to_socket_keeps_its_files, 300)
 	pthread_join(r.thread, NULL);
 	pthread_join(other.thread, NULL);
 	EXPECT_EQ(BIG, r.got);
-	EXPECT_EQ(0, r.wrong) TH_LOG("%zu of %zu bytes were not from the file the request started with",
-				     r.wrong, r.got);
+	EXPECT_EQ(0, r.wrong)
+		TH_LOG("%zu of %zu bytes not from the file the request started with",
+		       r.wrong, r.got);
 	EXPECT_EQ(0, other.got) TH_LOG("%zu bytes went to the socket that took the fd", other.got);
 }
 
@@ -1113,7 +1125,7 @@ FIXTURE_TEARDOWN(frozen)
 }
 
 static void frozen_splice(struct __test_metadata *_metadata,
-			  FIXTURE_DATA(frozen) *self, bool data_first)
+			  struct _test_data_frozen *self, bool data_first)
 {
 	struct thawer t = { .dir = self->dir, .after = 4000000 };
 	int res = INT_MIN;

@@ -910,13 +910,13 @@ static long tcpext_counter(const char *name)
 	while (fgets(names, sizeof(names), f) && fgets(values, sizeof(values), f)) {
 		if (strncmp(names, "TcpExt:", 7))
 			continue;
-		n = strtok_r(names, " \n", &sn);
-		v = strtok_r(values, " \n", &sv);
+		n = strtok_r(names, " \t\r\n", &sn);
+		v = strtok_r(values, " \t\r\n", &sv);
 		while (n && v) {
 			if (!strcmp(n, name))
 				ret = atol(v);
-			n = strtok_r(NULL, " \n", &sn);
-			v = strtok_r(NULL, " \n", &sv);
+			n = strtok_r(NULL, " \t\r\n", &sn);
+			v = strtok_r(NULL, " \t\r\n", &sv);
 		}
 	}
 	fclose(f);
@@ -973,8 +973,9 @@ static void overwrite_on_completion(struct __test_metadata *_metadata,
 	       tcpext_counter("TCPMTUPSuccess"), tcpext_counter("TCPMTUPFail"),
 	       r.stale);
 	EXPECT_EQ(TOTAL, r.got);
-	EXPECT_EQ(0, r.stale) TH_LOG("%zu of %zu bytes received were written after their completion",
-				     r.stale, r.got);
+	EXPECT_EQ(0, r.stale)
+		TH_LOG("%zu of %zu bytes received were written after their completion",
+		       r.stale, r.got);
 	ASSERT_EQ(0, sh("tc qdisc del dev vA root"));
 	close(file);
 	close(sender);

@@ -71,7 +71,8 @@ static int make(enum kind k, bool as_in, struct made *m)
 	static char data[4096] = { 'd' };
 	int p[2];
 
-	m->extra[0] = m->extra[1] = -1;
+	m->extra[0] = -1;
+	m->extra[1] = -1;
 	switch (k) {
 	case K_FILE:
 	case K_EMPTY_FILE:
@@ -188,7 +189,7 @@ static const char *base_result(enum kind in, enum kind out)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(splice_pairs_base) / sizeof(splice_pairs_base[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(splice_pairs_base); i++)
 		if (!strcmp(splice_pairs_base[i].in, kind_name[in]) &&
 		    !strcmp(splice_pairs_base[i].out, kind_name[out]))
 			return splice_pairs_base[i].res;
@@ -208,7 +209,8 @@ int main(int argc, char **argv)
 	sigaction(SIGALRM, &sa, NULL);
 	if (print) {
 		printf("/* splice_pairs --print on %s */\n", "the unpatched base kernel");
-		printf("static const struct { const char *in, *out, *res; } splice_pairs_base[] = {\n");
+		printf("static const struct { const char *in, *out, *res; }\n");
+		printf("splice_pairs_base[] = {\n");
 		for (in = 0; in < NR_KINDS; in++)
 			for (out = 0; out < NR_KINDS; out++) {
 				one_pair(in, out, res, sizeof(res));

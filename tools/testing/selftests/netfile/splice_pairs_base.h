@@ -4,7 +4,8 @@
  * pair of fd kinds, as "splice_pairs --print" printed it there
  * (scripts/build.sh --base, then scripts/vm-run.sh with that kernel).
  */
-static const struct { const char *in, *out, *res; } splice_pairs_base[] = {
+static const struct { const char *in, *out, *res; }
+splice_pairs_base[] = {
 	{ "file", "file", "EINVAL" },
 	{ "file", "empty_file", "EINVAL" },
 	{ "file", "memfd", "EINVAL" },
