@@ -923,6 +923,34 @@ static long tcpext_counter(const char *name)
 	return ret;
 }
 
+/* The MTU-probe test: 64 sendfile() calls of 64 KiB, one completion id each. */
+#define CALL	(64 << 10)
+#define TOTAL	(4 << 20)
+#define CALLS	(TOTAL / CALL)
+
+/*
+ * Ids @lo..@hi completed (completions may come out of order: a range
+ * held by a retransmission completes after later ones): overwrite their
+ * 64 KiB ranges at once. -EPROTO for an id out of range or seen twice.
+ */
+static int overwrite_completed(int file, bool *done, uint32_t *ndone,
+			       uint32_t lo, uint32_t hi)
+{
+	uint32_t id;
+
+	if (lo > hi || hi >= CALLS)
+		return -EPROTO;
+	for (id = lo; id <= hi; id++) {
+		if (done[id])
+			return -EPROTO;
+		done[id] = true;
+		(*ndone)++;
+		if (fill_file_at(file, id * (off_t)CALL, CALL, 42))
+			return -EIO;
+	}
+	return 0;
+}
+
 /*
  * Overwrite each range as soon as its completion arrives, with MTU
  * probing on (net.ipv4.tcp_mtu_probing=2: probes from the first
@@ -935,10 +963,10 @@ static long tcpext_counter(const char *name)
 static void overwrite_on_completion(struct __test_metadata *_metadata,
 				    int self_ns, int peer_ns, const char *netem)
 {
-	enum { CALL = 64 << 10, TOTAL = 4 << 20, CALLS = TOTAL / CALL };
 	struct stale_reader r = { .total = TOTAL, .seed = 41 };
 	int zc = SO_ZEROCOPY_SPLICE, sender, file, i, ret;
-	uint32_t lo, hi, next_done = 0;
+	bool done[CALLS] = { false };
+	uint32_t lo, hi, ndone = 0;
 	off_t off = 0;
 	bool copied;
 
@@ -954,19 +982,14 @@ static void overwrite_on_completion(struct __test_metadata *_metadata,
 	for (i = 0; i < CALLS; i++) {
 		ASSERT_EQ(CALL, sendfile(sender, file, &off, CALL));
 		/* every completion that has come: overwrite its ranges */
-		while (!read_zc_completion(sender, 0, &lo, &hi, &copied)) {
-			ASSERT_EQ(next_done, lo);
-			for (; next_done <= hi; next_done++)
-				ASSERT_EQ(0, fill_file_at(file, next_done * (off_t)CALL,
-							  CALL, 42));
-		}
+		while (!read_zc_completion(sender, 0, &lo, &hi, &copied))
+			ASSERT_EQ(0, overwrite_completed(file, done, &ndone, lo, hi));
 	}
-	while (next_done < CALLS) {
+	while (ndone < CALLS) {
 		ret = read_zc_completion(sender, 30000, &lo, &hi, &copied);
-		ASSERT_EQ(0, ret) TH_LOG("completion %u: %s", next_done, strerror(-ret));
-		ASSERT_EQ(next_done, lo);
-		for (; next_done <= hi; next_done++)
-			ASSERT_EQ(0, fill_file_at(file, next_done * (off_t)CALL, CALL, 42));
+		ASSERT_EQ(0, ret) TH_LOG("%u of %u completions: %s", ndone, CALLS,
+					 strerror(-ret));
+		ASSERT_EQ(0, overwrite_completed(file, done, &ndone, lo, hi));
 	}
 	pthread_join(r.thread, NULL);
 	TH_LOG("MTU probes: %ld succeeded, %ld failed; %zu stale bytes",
