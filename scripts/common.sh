@@ -46,7 +46,7 @@ HOST_PKGS=(
 
 # apt-cache madison's answer for the base package, as one string. Read
 # whole into a variable, never piped into an early-exit reader: under
-# pipefail "apt-cache | grep -q" fails whenever grep stops before
+# pipefail the pattern "apt-cache | grep -q" fails whenever grep stops before # pipefail-safe: a comment
 # apt-cache has written everything (SIGPIPE, status 141).
 # Fails only if apt-cache itself fails.
 base_madison() {

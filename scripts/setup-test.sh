@@ -92,12 +92,12 @@ result "pin on a later line" "$([ "$rc" = 0 ] && echo 0 || echo 1)"
 
 # 3. apt-cache writing far more than a pipe holds after the pin: a reader
 # that stops at the match would kill it with SIGPIPE. First show that the
-# stub really provokes that in the old "apt-cache | grep -q" form, then
+# stub really provokes that in the old "apt-cache | grep -q" form, then # pipefail-safe: a comment
 # that the check does not depend on it.
 { line 6.12.999-1~deb12u1; line "$BASE_VERSION"; } > "$stub/madison"
 export STUB_FILL=20000
 old_rc=0
-(set -o pipefail; apt-cache madison "$BASE_PKG" | grep -qF " $BASE_VERSION ") || old_rc=$?
+(set -o pipefail; apt-cache madison "$BASE_PKG" | grep -qF " $BASE_VERSION ") || old_rc=$? # pipefail-safe: provokes SIGPIPE on purpose
 served
 unset STUB_FILL
 [ "$verbose" = 0 ] || echo "    old pipeline status $old_rc (141 = SIGPIPE)"
