@@ -19,6 +19,7 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/xacct.h>
 #include <linux/slab.h>
+#include <linux/socket.h>
 #include <linux/syscalls.h>
 #include <linux/uio.h>
 #include <net/sock.h>
@@ -39,7 +40,7 @@ static bool recvfile_lock_pos(struct file *out)
 
 /*
  * vfs_iter_write(RWF_NOWAIT) that does not wait for a frozen filesystem
- * either: vfs_iter_write() takes freeze protection with sb_start_write(),
+ * either: vfs_iter_write() takes freeze protection with file_start_write(),
  * which sleeps until the filesystem is thawed. io_uring issues this from
  * the submitting task and from task work, where nothing may sleep so; as
  * io_write() does, take it with a trylock and return -EAGAIN instead.
@@ -47,7 +48,6 @@ static bool recvfile_lock_pos(struct file *out)
 static ssize_t recvfile_write_nowait(struct file *out, struct iov_iter *from,
 				     loff_t *ppos)
 {
-	struct super_block *sb = file_inode(out)->i_sb;
 	struct kiocb kiocb;
 	ssize_t ret;
 
@@ -63,14 +63,14 @@ static ssize_t recvfile_write_nowait(struct file *out, struct iov_iter *from,
 	if (ret)
 		return ret;
 	kiocb.ki_pos = *ppos;
-	if (!sb_start_write_trylock(sb))
+	if (!file_start_write_trylock(out))
 		return -EAGAIN;
 	ret = out->f_op->write_iter(&kiocb, from);
 	if (ret > 0) {
 		*ppos = kiocb.ki_pos;
 		fsnotify_modify(out);
 	}
-	sb_end_write(sb);
+	file_end_write(out);
 	return ret;
 }
 
@@ -259,12 +259,18 @@ EXPORT_SYMBOL_GPL(do_recvfile);
 SYSCALL_DEFINE5(recvfile, int, out_fd, int, in_fd, loff_t __user *, offset,
 		size_t, count, unsigned int, flags)
 {
+	unsigned int rflags = 0;
 	struct fd in, out;
 	loff_t pos;
 	ssize_t ret;
 
-	if (flags & ~RECVFILE_FLAGS_ALL)
+	/* recv(2)'s names for the two things a receive may be asked. */
+	if (flags & ~(MSG_DONTWAIT | MSG_WAITALL))
 		return -EINVAL;
+	if (flags & MSG_DONTWAIT)
+		rflags |= RECVFILE_NONBLOCK;
+	if (flags & MSG_WAITALL)
+		rflags |= RECVFILE_WAITALL;
 
 	in = fdget(in_fd);
 	if (!fd_file(in))
@@ -276,7 +282,7 @@ SYSCALL_DEFINE5(recvfile, int, out_fd, int, in_fd, loff_t __user *, offset,
 		goto put_in;
 
 	if (!offset) {
-		ret = do_recvfile(fd_file(in), fd_file(out), NULL, count, flags);
+		ret = do_recvfile(fd_file(in), fd_file(out), NULL, count, rflags);
 		goto put_out;
 	}
 
@@ -289,7 +295,7 @@ SYSCALL_DEFINE5(recvfile, int, out_fd, int, in_fd, loff_t __user *, offset,
 	ret = -ESPIPE;
 	if (!(fd_file(out)->f_mode & FMODE_PWRITE))
 		goto put_out;
-	ret = do_recvfile(fd_file(in), fd_file(out), &pos, count, flags);
+	ret = do_recvfile(fd_file(in), fd_file(out), &pos, count, rflags);
 	/*
 	 * Data moved is in the file and gone from the socket: report it even
 	 * if *offset became unwritable during the call (then it is left as

@@ -5,11 +5,25 @@
 #include <linux/bits.h>
 #include <linux/bvec.h>
 #include <linux/types.h>
-#include <uapi/linux/recvfile.h>
 
 struct file;
 struct page;
 struct sock;
+
+/*
+ * Flags of do_recvfile(). recvfile(2) takes recv(2)'s MSG_DONTWAIT and
+ * MSG_WAITALL instead and translates them; the other two are for the
+ * kernel's own callers only.
+ */
+/* Do not wait for data: move what is queued now, -EAGAIN if nothing is. */
+#define RECVFILE_NONBLOCK	BIT(0)
+/*
+ * Wait until @count bytes have been moved, as MSG_WAITALL does for recv(2);
+ * end of stream, an error, a signal or SO_RCVTIMEO still end the call early
+ * with the count moved so far.
+ */
+#define RECVFILE_WAITALL	BIT(1)
+#define RECVFILE_FLAGS_ALL	(RECVFILE_NONBLOCK | RECVFILE_WAITALL)
 
 /*
  * Kernel-internal flag (io_uring's inline issue): write with IOCB_NOWAIT;

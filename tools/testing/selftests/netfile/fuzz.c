@@ -21,7 +21,7 @@
  * and fail_page_alloc, restricted to one task with make-it-fail).
  *
  * Nothing may block: every socket but the data connection is O_NONBLOCK,
- * and that one is only read with RECVFILE_NONBLOCK / SPLICE_F_NONBLOCK on
+ * and that one is only read with MSG_DONTWAIT / SPLICE_F_NONBLOCK on
  * the recvfile path or made O_NONBLOCK for the call.
  *
  * NETFILE_FUZZ_SEED=<n> replays the same choices (the seed is logged).
@@ -33,7 +33,6 @@
 
 #include <limits.h>
 #include <liburing.h>
-#include <linux/recvfile.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -639,16 +638,16 @@ static size_t pick_count(uint64_t *rng, size_t data_len)
 	return 1 + rnd(rng) % 65536;
 }
 
-/* Flags with at least one bit that is not a RECVFILE_* flag. */
+/* Flags with at least one bit recvfile(2) does not take. */
 static unsigned int junk_flags(uint64_t *rng, unsigned int valid)
 {
 	static const unsigned int junk[] = {
-		1U << 31, (1U << 31) | RECVFILE_NONBLOCK, 4, ~0U, 1U << 30,
+		1U << 31, (1U << 31) | MSG_DONTWAIT, 4, ~0U, 1U << 30,
 	};
 	unsigned int r = rnd(rng) % (ARRAY_SIZE(junk) + 1);
 	unsigned int flags = r < ARRAY_SIZE(junk) ? junk[r] : (unsigned int)rnd(rng);
 
-	return flags & ~valid ? flags : flags | 0x100;
+	return flags & ~valid ? flags : flags | MSG_OOB;
 }
 
 static void describe(struct call *c)
@@ -710,16 +709,16 @@ static void pick_call(struct fz *f, struct pool *p, struct call *c)
 
 	if (c->api == API_RECVFILE) {
 		static const unsigned int menu[] = {
-			0, RECVFILE_NONBLOCK, RECVFILE_WAITALL,
-			RECVFILE_NONBLOCK | RECVFILE_WAITALL,
+			0, MSG_DONTWAIT, MSG_WAITALL,
+			MSG_DONTWAIT | MSG_WAITALL,
 		};
 
 		r = rnd(rng) % 5;
-		c->flags = r < 4 ? menu[r] : junk_flags(rng, RECVFILE_FLAGS_ALL);
+		c->flags = r < 4 ? menu[r] : junk_flags(rng, NETFILE_RECVFILE_FLAGS);
 		/* the only blocking socket: never wait on it */
 		if (c->in == K_TCP_DATA && p->data_blocking) {
 			if (rnd(rng) & 1)
-				c->flags |= RECVFILE_NONBLOCK;
+				c->flags |= MSG_DONTWAIT;
 			else
 				c->tmp_nonblock = true;
 		}
@@ -767,7 +766,7 @@ static void run_call(struct pool *p, struct call *c)
 /* What only a recvfile(2) that did its job can return. */
 static void check_recvfile(struct fz *f, struct call *c)
 {
-	bool flags_ok = !(c->flags & ~RECVFILE_FLAGS_ALL);
+	bool flags_ok = !(c->flags & ~NETFILE_RECVFILE_FLAGS);
 
 	if (!flags_ok && !(c->ret == -1 && c->err == EINVAL))
 		fz_fail(f, "%s = %zd (%s), not EINVAL for unknown flags", c->what, c->ret,
@@ -891,7 +890,7 @@ TEST_F_TIMEOUT(netfile, fuzz_recvfile_and_splice, 600)
 	/* An offset that cannot be read fails before anything moves. */
 	errno = 0;
 	ret = netfile_recvfile(p.fd[K_FILE], p.fd[K_TCP_DATA], (void *)1, 1,
-			       RECVFILE_NONBLOCK);
+			       MSG_DONTWAIT);
 	if (ret == -1 && errno == ENOSYS)
 		SKIP(return, "no recvfile(2) in this kernel");
 	EXPECT_EQ(-1, ret);
@@ -1593,7 +1592,7 @@ static void fault_transfer(struct fault_run *r)
 				      SPLICE_F_NONBLOCK);
 		else
 			ret = netfile_recvfile(r->file, s, &off, k - moved,
-					       RECVFILE_NONBLOCK);
+					       MSG_DONTWAIT);
 		err = errno;
 		fault_window(r, false);
 		r->calls++;

@@ -12,7 +12,6 @@
 #include "netfile_util.h"
 
 #include <linux/falloc.h>
-#include <linux/recvfile.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -282,7 +281,7 @@ static void *blocked_main(void *arg)
 {
 	struct blocked_call *b = arg;
 
-	b->ret = netfile_recvfile(b->file, b->sock, &b->off, 1 << 20, RECVFILE_WAITALL);
+	b->ret = netfile_recvfile(b->file, b->sock, &b->off, 1 << 20, MSG_WAITALL);
 	b->err = b->ret < 0 ? errno : 0;
 	return NULL;
 }
@@ -349,7 +348,7 @@ static int refused_without_consuming(int file, int expect_errno)
 	if (write(client, "x", 1) != 1)
 		ret = -1;
 	usleep(50000);
-	if (netfile_recvfile(file, server, &off, 1, RECVFILE_NONBLOCK) != -1 ||
+	if (netfile_recvfile(file, server, &off, 1, MSG_DONTWAIT) != -1 ||
 	    errno != expect_errno)
 		ret = -1;
 	/* the byte is still there */

@@ -24,11 +24,10 @@
 #define SPLICE_F_NOTIF		0x40000000U	/* bit 30 */
 #endif
 #ifndef SO_ZEROCOPY_SPLICE
-#define SO_ZEROCOPY_SEND	1
-#define SO_ZEROCOPY_SPLICE	2
+#define SO_ZEROCOPY_SPLICE	86	/* provisional until merged */
 #endif
-#ifndef SO_EE_ORIGIN_ZEROCOPY
-#define SO_EE_ORIGIN_ZEROCOPY	5
+#ifndef SO_EE_ORIGIN_ZEROCOPY_SPLICE
+#define SO_EE_ORIGIN_ZEROCOPY_SPLICE	7
 #endif
 #ifndef IORING_NOTIF_USAGE_ZC_COPIED
 #define IORING_NOTIF_USAGE_ZC_COPIED	0x80000000U	/* bit 31 */
@@ -150,11 +149,11 @@ static int wait_notif(struct io_uring *ring, double timeout_s)
 }
 
 /*
- * One MSG_ZEROCOPY completion from the error queue within @timeout_ms.
- * Returns 0 and the inclusive id range, -ETIME, or -errno.
+ * One message from the error queue within @timeout_ms: its origin and, for
+ * a completion, the inclusive id range. Returns 0, -ETIME, or -errno.
  */
-static int read_zc_completion(int fd, int timeout_ms, uint32_t *lo,
-			      uint32_t *hi, bool *copied)
+static int read_errqueue(int fd, int timeout_ms, uint8_t *origin,
+			 uint32_t *lo, uint32_t *hi, bool *copied)
 {
 	char control[128];
 	struct msghdr msg = {
@@ -173,12 +172,26 @@ static int read_zc_completion(int fd, int timeout_ms, uint32_t *lo,
 	if (!cm)
 		return -EPROTO;
 	serr = (void *)CMSG_DATA(cm);
-	if (serr->ee_origin != SO_EE_ORIGIN_ZEROCOPY || serr->ee_errno)
+	if (serr->ee_errno)
 		return -EPROTO;
+	*origin = serr->ee_origin;
 	*lo = serr->ee_info;
 	*hi = serr->ee_data;
 	*copied = serr->ee_code & SO_EE_CODE_ZEROCOPY_COPIED;
 	return 0;
+}
+
+/* One SO_ZEROCOPY_SPLICE completion: as read_errqueue(), nothing else. */
+static int read_zc_completion(int fd, int timeout_ms, uint32_t *lo,
+			      uint32_t *hi, bool *copied)
+{
+	uint8_t origin;
+	int ret;
+
+	ret = read_errqueue(fd, timeout_ms, &origin, lo, hi, copied);
+	if (!ret && origin != SO_EE_ORIGIN_ZEROCOPY_SPLICE)
+		return -EPROTO;
+	return ret;
 }
 
 /* Wait for the completion of exactly id @id (ranges may cover it). */
@@ -318,10 +331,10 @@ TEST_F(notify, uring_errors)
 TEST_F_TIMEOUT(notify, overwrite_after_completion_keeps_data, 600)
 {
 	int iters = getenv("NETFILE_SOAK") ? 5000 : 300;
-	int zc = SO_ZEROCOPY_SPLICE, p[2], i;
+	int zc = 1, p[2], i;
 	uint32_t id = 0;
 
-	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &zc, sizeof(zc)));
+	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY_SPLICE, &zc, sizeof(zc)));
 	ASSERT_EQ(0, pipe(p));
 	for (i = 0; i < iters; i++) {
 		uint64_t a = 2 * i + 100, b = 2 * i + 101;
@@ -376,42 +389,75 @@ static void *drain_main(void *arg)
 	return NULL;
 }
 
-/* SO_ZEROCOPY as a bit mask, and the error-queue id rules. */
+/*
+ * Set @opt to @val; -1 and errno if refused, else what getsockopt() reads
+ * back.
+ */
+static int set_get(int fd, int opt, int val)
+{
+	socklen_t len = sizeof(val);
+
+	if (setsockopt(fd, SOL_SOCKET, opt, &val, sizeof(val)))
+		return -1;
+	val = -2;
+	if (getsockopt(fd, SOL_SOCKET, opt, &val, &len))
+		return -1;
+	return val;
+}
+
+static int get_opt(int fd, int opt)
+{
+	socklen_t len = sizeof(int);
+	int val = -2;
+
+	return getsockopt(fd, SOL_SOCKET, opt, &val, &len) ? -1 : val;
+}
+
+/*
+ * SO_ZEROCOPY_SPLICE is a boolean of its own, and SO_ZEROCOPY is exactly
+ * what it was: a library that sets or clears SO_ZEROCOPY for its own
+ * MSG_ZEROCOPY sends does not turn splice completions on or off. Then the
+ * error-queue id rules.
+ */
 TEST_F(notify, sockopt_and_errqueue_ids)
 {
-	int val, udp, ux[2], p[2];
-	socklen_t len = sizeof(val);
+	static const int bad[] = { -1, 2, 3, 4, 256 };
+	int udp, ux[2], p[2];
+	unsigned int i;
 	uint32_t lo, hi, seen = 0;
 	struct drain d = {};
 	bool copied;
 	pthread_t th;
 	off_t off;
 
-	val = SO_ZEROCOPY_SPLICE;
-	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &val, sizeof(val)));
-	ASSERT_EQ(0, getsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &val, &len));
-	EXPECT_EQ(SO_ZEROCOPY_SPLICE, val);
-	val = SO_ZEROCOPY_SPLICE | SO_ZEROCOPY_SEND;
-	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &val, sizeof(val)));
-	ASSERT_EQ(0, getsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &val, &len));
-	EXPECT_EQ(3, val);
-	val = 4;
-	EXPECT_EQ(-1, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &val, sizeof(val)));
-	EXPECT_EQ(EINVAL, errno);
-	val = -1;
-	EXPECT_EQ(-1, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &val, sizeof(val)));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, get_opt(self->server, SO_ZEROCOPY_SPLICE));
+	EXPECT_EQ(1, set_get(self->server, SO_ZEROCOPY_SPLICE, 1));
+	EXPECT_EQ(0, get_opt(self->server, SO_ZEROCOPY));
+	EXPECT_EQ(1, set_get(self->server, SO_ZEROCOPY, 1));
+	EXPECT_EQ(0, set_get(self->server, SO_ZEROCOPY, 0));
+	EXPECT_EQ(1, get_opt(self->server, SO_ZEROCOPY_SPLICE));
+	EXPECT_EQ(1, set_get(self->server, SO_ZEROCOPY, 1));
+	EXPECT_EQ(0, set_get(self->server, SO_ZEROCOPY_SPLICE, 0));
+	EXPECT_EQ(1, get_opt(self->server, SO_ZEROCOPY));
+	/* 6.12's values and errors for SO_ZEROCOPY, unchanged */
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		EXPECT_EQ(-1, set_get(self->server, SO_ZEROCOPY, bad[i]));
+		EXPECT_EQ(EINVAL, errno);
+		EXPECT_EQ(-1, set_get(self->server, SO_ZEROCOPY_SPLICE, bad[i]));
+		EXPECT_EQ(EINVAL, errno);
+	}
+	EXPECT_EQ(1, get_opt(self->server, SO_ZEROCOPY));
+	EXPECT_EQ(0, get_opt(self->server, SO_ZEROCOPY_SPLICE));
+	EXPECT_EQ(1, set_get(self->server, SO_ZEROCOPY_SPLICE, 1));
 
 	udp = socket(AF_INET, SOCK_DGRAM, 0);
-	val = SO_ZEROCOPY_SPLICE;
-	EXPECT_EQ(-1, setsockopt(udp, SOL_SOCKET, SO_ZEROCOPY, &val, sizeof(val)));
+	EXPECT_EQ(-1, set_get(udp, SO_ZEROCOPY_SPLICE, 1));
 	EXPECT_EQ(EOPNOTSUPP, errno);
-	val = SO_ZEROCOPY_SEND;
-	EXPECT_EQ(0, setsockopt(udp, SOL_SOCKET, SO_ZEROCOPY, &val, sizeof(val)));
+	EXPECT_EQ(1, set_get(udp, SO_ZEROCOPY, 1));
 	close(udp);
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, ux));
-	val = SO_ZEROCOPY_SPLICE;
-	EXPECT_EQ(-1, setsockopt(ux[0], SOL_SOCKET, SO_ZEROCOPY, &val, sizeof(val)));
+	EXPECT_EQ(-1, set_get(ux[0], SO_ZEROCOPY_SPLICE, 1));
+	EXPECT_EQ(EOPNOTSUPP, errno);
 	close(ux[0]);
 	close(ux[1]);
 
@@ -452,6 +498,55 @@ TEST_F(notify, sockopt_and_errqueue_ids)
 }
 
 /*
+ * Two users of one socket: a library sending with MSG_ZEROCOPY and a
+ * server sending file ranges with sendfile(). Each sees its own ids, from
+ * 0 and contiguous, under its own origin; no completion covers ids of
+ * both, so neither counts the other's.
+ */
+TEST_F(notify, msg_zerocopy_ids_apart_from_splice_ids)
+{
+	static char buf[4096];
+	uint32_t next[2] = {}, lo, hi;
+	int one = 1, i, nr = 6, done = 0;
+	struct drain d = {};
+	uint8_t origin;
+	bool copied;
+	pthread_t th;
+	off_t off;
+
+	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)));
+	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY_SPLICE, &one,
+				sizeof(one)));
+	ASSERT_EQ(0, fill_file(self->file, sizeof(buf), 9));
+	d.fd = self->client;
+	d.want = 2 * nr * sizeof(buf);
+	ASSERT_EQ(0, pthread_create(&th, NULL, drain_main, &d));
+	for (i = 0; i < nr; i++) {
+		off = 0;
+		ASSERT_EQ(sizeof(buf), send(self->server, buf, sizeof(buf), MSG_ZEROCOPY));
+		ASSERT_EQ(sizeof(buf), sendfile(self->server, self->file, &off, sizeof(buf)));
+	}
+	pthread_join(th, NULL);
+	ASSERT_EQ(d.want, d.got);
+
+	while (done < 2 * nr &&
+	       read_errqueue(self->server, 10000, &origin, &lo, &hi, &copied) == 0) {
+		int k = origin == SO_EE_ORIGIN_ZEROCOPY_SPLICE;
+
+		ASSERT_TRUE(k || origin == SO_EE_ORIGIN_ZEROCOPY)
+			TH_LOG("origin %u", origin);
+		/* each origin's ranges follow on from 0, and stay below nr */
+		EXPECT_EQ(next[k], lo);
+		EXPECT_GT(nr, hi);
+		next[k] = hi + 1;
+		done += hi - lo + 1;
+	}
+	EXPECT_EQ(nr, next[0]);
+	EXPECT_EQ(nr, next[1]);
+	EXPECT_EQ(-ETIME, read_errqueue(self->server, 200, &origin, &lo, &hi, &copied));
+}
+
+/*
  * A completion-per-request stress: many small sends, every request gets
  * both CQEs, every sendfile() its error-queue id, and nothing stays
  * allocated (SO_MEMINFO optmem, io_kiocb objects).
@@ -477,7 +572,7 @@ TEST_F_TIMEOUT(notify, many_small_sends_leak_nothing, 900)
 	long total = getenv("NETFILE_SOAK") ? 1000000 : 100000;
 	long submitted = 0, results = 0, notifs = 0, slab_before, slab_after;
 	long drained = 0, sf_total = total / 10, i;
-	int batch = 32, zc = SO_ZEROCOPY_SPLICE;
+	int batch = 32, zc = 1;
 	struct io_uring ring;
 	char sink[65536];
 	uint32_t lo, hi, next_id = 0;
@@ -522,7 +617,7 @@ TEST_F_TIMEOUT(notify, many_small_sends_leak_nothing, 900)
 	EXPECT_EQ(total, notifs);
 
 	/* the same for sendfile(2) and the error queue */
-	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &zc, sizeof(zc)));
+	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY_SPLICE, &zc, sizeof(zc)));
 	for (i = 0; i < sf_total; i++) {
 		off = i % 4000;
 		ASSERT_EQ(16, sendfile(self->server, self->file, &off, 16));
@@ -788,14 +883,14 @@ TEST_F_TIMEOUT(veth, uring_completion_waits_for_ack, 120)
 
 TEST_F_TIMEOUT(veth, errqueue_completion_waits_for_ack, 120)
 {
-	int zc = SO_ZEROCOPY_SPLICE;
+	int zc = 1;
 	double t0, waited;
 	uint32_t lo, hi;
 	bool copied;
 	off_t off = 0;
 
 	ASSERT_EQ(0, fill_file(self->file, CHUNK, 22));
-	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY, &zc, sizeof(zc)));
+	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_ZEROCOPY_SPLICE, &zc, sizeof(zc)));
 	delay_acks(_metadata, self->peer_ns, self->self_ns, true);
 	t0 = netfile_now();
 	ASSERT_EQ(CHUNK, sendfile(self->server, self->file, &off, CHUNK));
@@ -964,7 +1059,7 @@ static void overwrite_on_completion(struct __test_metadata *_metadata,
 				    int self_ns, int peer_ns, const char *netem)
 {
 	struct stale_reader r = { .total = TOTAL, .seed = 41 };
-	int zc = SO_ZEROCOPY_SPLICE, sender, file, i, ret;
+	int zc = 1, sender, file, i, ret;
 	bool done[CALLS] = { false };
 	uint32_t lo, hi, ndone = 0;
 	off_t off = 0;
@@ -973,7 +1068,7 @@ static void overwrite_on_completion(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, sh("echo 2 > /proc/sys/net/ipv4/tcp_mtu_probing"));
 	ASSERT_EQ(0, sh("tc qdisc add dev vA root netem %s", netem));
 	ASSERT_EQ(0, veth_connect(self_ns, peer_ns, &sender, &r.fd));
-	ASSERT_EQ(0, setsockopt(sender, SOL_SOCKET, SO_ZEROCOPY, &zc, sizeof(zc)));
+	ASSERT_EQ(0, setsockopt(sender, SOL_SOCKET, SO_ZEROCOPY_SPLICE, &zc, sizeof(zc)));
 	file = netfile_tmpfile(NULL);
 	ASSERT_LE(0, file);
 	ASSERT_EQ(0, fill_file(file, TOTAL, 41));
