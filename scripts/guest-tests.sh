@@ -158,12 +158,19 @@ run_samples() {
 	fi
 }
 
+# Debian's smbd with the netfile VFS module: smbclient, smbtorture, disk
+# full, a signed control and a READ racing an overwrite (samba/guest-smb.sh).
+run_samba() {
+	"$TOP/samba/guest-smb.sh" --quick
+}
+
 {
 	if [ "$ours" = 1 ]; then
 		"$KST/run_kselftest.sh" ${soak:+--override-timeout 3600} "${sel[@]}"
 	fi
 	if [ "$upstream" = 1 ]; then
 		[ "$ours" = 0 ] || run_samples
+		[ "$ours" = 0 ] || run_samba
 		run_upstream
 	fi
 } 2>&1 | tee "$out"

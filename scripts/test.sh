@@ -24,6 +24,13 @@ printf '%s\n' "${setup_checks[@]}" >&2
 
 t0=$SECONDS
 [ "$build" = 0 ] || "$TOP/scripts/build.sh"
+# Debian's smbd with the VFS module: built once per Samba version and
+# module source, cached outside the clone (scripts/samba-build.sh). A
+# failure here fails that check, not the kernel's tests.
+samba_check=ok
+if [ "$build" = 1 ] && ! "$TOP/scripts/samba-build.sh"; then
+	samba_check=fail
+fi
 tb=$SECONDS
 
 set +e
@@ -33,7 +40,7 @@ rc=$?
 set -e
 run_dir=$BUILD/vm/tests
 
-checks=("${setup_checks[@]}" "guest finished and reported status 0=$([ "$rc" -eq 0 ] || [ "$rc" -eq 126 ] && echo ok || echo fail)")
+checks=("${setup_checks[@]}" "samba: VFS module built=$samba_check" "guest finished and reported status 0=$([ "$rc" -eq 0 ] || [ "$rc" -eq 126 ] && echo ok || echo fail)")
 if "$TOP/scripts/console-check.sh" "$run_dir/console.log" > /dev/null; then
 	checks+=("kernel console free of warnings, BUG, lockdep and KFENCE reports=ok")
 else

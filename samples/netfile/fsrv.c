@@ -1556,7 +1556,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	no_recvfile = !have_recvfile();
 	if (no_recvfile)
-		fprintf(stderr, "fsrv: no recvfile(2) at %d on this kernel: its back end is skipped\n",
+		fprintf(stderr, "fsrv: no recvfile(2) at %d here: back end skipped\n",
 			__NR_recvfile);
 	if (argc > 1 && is(argv[1], "bench"))
 		return bench(argc - 1, argv + 1);

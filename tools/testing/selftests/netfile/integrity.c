@@ -11,7 +11,6 @@
 #include "netfile_util.h"
 
 #include <linux/bpf.h>
-#include <linux/recvfile.h>
 #include <liburing.h>
 #include <dirent.h>
 #include <limits.h>
@@ -230,12 +229,12 @@ TEST_F(conn, urgent_stops_at_mark_then_steps_over)
 	usleep(200000);
 
 	n = netfile_recvfile(self->file, self->server, &off, 1 << 20,
-			     RECVFILE_WAITALL);
+			     MSG_WAITALL);
 	ASSERT_EQ(URG_HALF, n);
 	ASSERT_EQ(1, recv(self->server, &c, 1, MSG_OOB));
 	EXPECT_EQ(URG_BYTE, c);
 	n = netfile_recvfile(self->file, self->server, &off, 1 << 20,
-			     RECVFILE_WAITALL);
+			     MSG_WAITALL);
 	EXPECT_EQ(URG_HALF, n);
 	EXPECT_EQ(0, netfile_recvfile(self->file, self->server, &off, 1 << 20, 0));
 	EXPECT_EQ(-1, netfile_file_check(self->file, 0, 2 * URG_HALF, 9, 0));
@@ -642,7 +641,7 @@ TEST_F_TIMEOUT(conn, file_position_not_held_while_waiting, 60)
 {
 	struct blocked_call b = {
 		.file = self->file, .sock = self->server, .count = 4096,
-		.flags = RECVFILE_WAITALL,
+		.flags = MSG_WAITALL,
 	};
 	struct late_sender l = {
 		.fd = self->client, .delay = 3000000, .len = 4096, .seed = 3,
@@ -681,7 +680,7 @@ TEST_F_TIMEOUT(conn, offset_unwritable_after_move, 60)
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct blocked_call b = {
 		.file = self->file, .sock = self->server, .count = 4096,
-		.flags = RECVFILE_WAITALL,
+		.flags = MSG_WAITALL,
 	};
 	struct late_sender l = {
 		.fd = self->client, .delay = 0, .len = 4096, .seed = 5,
@@ -739,7 +738,7 @@ static void attached_mid_call(struct __test_metadata *_metadata, int client,
 {
 	struct blocked_call b = {
 		.file = file, .sock = server, .count = 64 << 10,
-		.flags = RECVFILE_WAITALL,
+		.flags = MSG_WAITALL,
 	};
 	struct late_sender l = { .fd = client, .len = 16 << 10, .seed = 13 };
 	loff_t off = 0;
@@ -964,6 +963,19 @@ FIXTURE_SETUP(samefiles)
 	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &self->client, &self->server));
 	ASSERT_EQ(0, netfile_tcp_pair(AF_INET, &self->other_client,
 				      &self->other_server));
+	/*
+	 * Small buffers, so that the request stops for POLLOUT inside the
+	 * cached head of the file, before anything sends it to io-wq: the
+	 * swap then happens between an inline issue and a later one.
+	 */
+	if (variant->uncached_tail) {
+		int small = 64 << 10;
+
+		ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_SNDBUF, &small,
+					sizeof(small)));
+		ASSERT_EQ(0, setsockopt(self->client, SOL_SOCKET, SO_RCVBUF, &small,
+					sizeof(small)));
+	}
 	ASSERT_EQ(0, io_uring_queue_init(8, &self->ring, 0));
 }
 
@@ -1183,41 +1195,27 @@ TEST_F_TIMEOUT(frozen, arriving_data_does_not_block_task_work, 60)
 	frozen_splice(_metadata, self, false);
 }
 
+/* Whether thread @tid sleeps in a socket wait. */
+static bool waits_on_socket(const char *tid)
+{
+	char path[300], wchan[64];
+	bool ret;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/wchan", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	ret = fgets(wchan, sizeof(wchan), f) &&
+	      (strstr(wchan, "sk_wait") || strstr(wchan, "wait_woken"));
+	fclose(f);
+	return ret;
+}
+
 /* io-wq workers of this process that sleep in a socket wait. */
 static int workers_waiting_on_socket(void)
 {
-	char path[300], comm[32], wchan[64];
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/task");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		FILE *f;
-		bool wrk = false;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		wrk = fgets(comm, sizeof(comm), f) && !strncmp(comm, "iou-wrk-", 8);
-		fclose(f);
-		if (!wrk)
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/wchan", de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(wchan, sizeof(wchan), f) &&
-		    (strstr(wchan, "sk_wait") || strstr(wchan, "wait_woken")))
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	return netfile_iowq_workers(waits_on_socket);
 }
 
 struct frozen_reader {

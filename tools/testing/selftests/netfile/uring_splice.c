@@ -126,31 +126,9 @@ TEST_F(uring, errors_match_recvfile)
 				       self->file, 3, 100));
 }
 
-/* io-wq workers are threads of this process named iou-wrk-<pid>. */
 static int count_iowq_workers(void)
 {
-	struct dirent *de;
-	char path[300], comm[32];
-	int n = 0;
-	DIR *d = opendir("/proc/self/task");
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, "iou-wrk-", 8))
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	return netfile_iowq_workers(NULL);
 }
 
 /* Queue @len pattern bytes on the connection and let them arrive. */

@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Runs inside the test VM (scripts/guest-tests.sh): Debian's own smbd with
+# the netfile VFS module (build/samba/netfile.so), on loopback and across
+# a veth pair into a network namespace, driven by Debian's smbclient and
+# smbtorture. Prints KTAP.
+#
+#   samba/guest-smb.sh [--quick]
+#
+# What each test shows:
+#  - put/get of 1 byte to 64 MiB, over loopback and veth, byte-exact;
+#  - the module's counters: WRITE payloads went through recvfile(2), READs
+#    through sendfile(2) with a completion for every call;
+#  - a signed connection (the control) takes no recvfile path;
+#  - disk full on a 4 MiB tmpfs: NT_STATUS_DISK_FULL, the rest of the
+#    payload drained, and the next request on the connection still works;
+#  - smbtorture smb2.rw;
+#  - a READ racing an overwrite of the same range from another connection,
+#    with netem delay on the veth: the reader gets the old bytes or the new
+#    ones, never a mix.
+set -uo pipefail
+
+TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+BUILD=${BUILD:-$TOP/build}
+SO=$BUILD/samba/netfile.so
+VFSDIR=/usr/lib/x86_64-linux-gnu/samba/vfs
+D=/tmp/smb
+PORT=445
+PW=netfile
+quick=0
+[ "${1:-}" = --quick ] && quick=1
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n samba: $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n samba: $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+log() { sed 's/^/# /'; }
+
+# A file of @2 bytes of a pattern named by @3 (different seeds differ in
+# every 8-byte word).
+make_file() {
+	python3 - "$1" "$2" "$3" <<-'EOF'
+	import sys, hashlib
+	path, size, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+	block = b"".join(hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(2048))
+	with open(path, "wb") as f:
+	    while size > 0:
+	        f.write(block[:size])
+	        size -= len(block[:size])
+	EOF
+}
+
+smb() {	# smb [netns] share commands...
+	local ns=$1 share=$2; shift 2
+	local host=127.0.0.1
+	local -a pre=()
+	if [ "$ns" != - ]; then
+		pre=(ip netns exec "$ns")
+		host=10.99.0.1
+	fi
+	"${pre[@]}" smbclient "//$host/$share" -p "$PORT" -U "root%$PW" \
+		-s "$D/client.conf" -m SMB3 "$@" 2>&1
+}
+
+# Sum of field @1 over the lines the module appended to netfile.stats.
+stat_sum() {
+	local f=$1
+	[ -f "$D/lock/netfile.stats" ] || { echo 0; return; }
+	sed -n "s/.* $f=\([0-9]*\).*/\1/p" "$D/lock/netfile.stats" |
+		awk '{ s += $1 } END { print s + 0 }'
+}
+
+setup_dirs() {
+	rm -rf "$D"
+	mkdir -p "$D"/{lock,state,cache,pid,private,ncalrpc,share,stock,tiny,vfs,data}
+	mount -t tmpfs -o size=4m tmpfs "$D/tiny"
+	# smbd loads modules only from its vfs directory: lay a copy with
+	# ours over it (the root file system is read-only here)
+	cp -a "$VFSDIR/." "$D/vfs/"
+	cp "$SO" "$D/vfs/netfile.so"
+	mount --bind "$D/vfs" "$VFSDIR"
+}
+
+write_conf() {
+	cat > "$D/smb.conf" <<-EOF
+	[global]
+	  smb ports = $PORT
+	  interfaces = lo 10.99.0.1/24
+	  bind interfaces only = yes
+	  disable netbios = yes
+	  lock directory = $D/lock
+	  state directory = $D/state
+	  cache directory = $D/cache
+	  pid directory = $D/pid
+	  private dir = $D/private
+	  ncalrpc dir = $D/ncalrpc
+	  passdb backend = tdbsam:$D/private/passdb.tdb
+	  map to guest = bad user
+	  load printers = no
+	  printing = bsd
+	  printcap name = /dev/null
+	  disable spoolss = yes
+	  log file = $D/log.%m
+	  log level = 1
+	  min receivefile size = 16384
+	  use sendfile = yes
+	  aio read size = 0
+	  server multi channel support = no
+	[share]
+	  path = $D/share
+	  read only = no
+	  vfs objects = netfile
+	[tiny]
+	  path = $D/tiny
+	  read only = no
+	  vfs objects = netfile
+	[stock]
+	  path = $D/stock
+	  read only = no
+	EOF
+	cat > "$D/client.conf" <<-EOF
+	[global]
+	  client min protocol = SMB3
+	  smb ports = $PORT
+	EOF
+}
+
+setup_veth() {
+	ip netns add smbc
+	ip link add smbv0 type veth peer name smbv1
+	ip link set smbv1 netns smbc
+	ip addr add 10.99.0.1/24 dev smbv0
+	ip link set smbv0 up
+	ip -n smbc addr add 10.99.0.2/24 dev smbv1
+	ip -n smbc link set smbv1 up
+	ip -n smbc link set lo up
+}
+
+start_smbd() {
+	printf '%s\n%s\n' "$PW" "$PW" | pdbedit -s "$D/smb.conf" -a -t -u root > /dev/null 2>&1
+	# its own session: smbd signals its process group when it exits
+	setsid smbd -F --no-process-group -s "$D/smb.conf" > "$D/smbd.out" 2>&1 &
+	SMBD_PID=$!
+	for _ in $(seq 100); do
+		smb - share -c 'ls' > /dev/null && return 0
+		sleep 0.3
+	done
+	cat "$D/smbd.out" | log
+	return 1
+}
+
+# put then get @2 bytes over @1 (netns or -), compare.
+roundtrip() {
+	local ns=$1 size=$2 share=${3:-share} name
+	name=rt-$size-${ns//-/lo}
+	make_file "$D/data/$name" "$size" "$name" &&
+	(cd "$D/data" && smb "$ns" "$share" -c "put $name; get $name $name.back") | log &&
+	cmp "$D/data/$name" "$D/data/$name.back" &&
+	cmp "$D/data/$name" "$D/$share/$name"
+}
+
+# A 4 MiB share, an 8 MiB WRITE: DISK_FULL, then the same connection
+# writes and reads a small file correctly.
+disk_full_stays_in_sync() {
+	local out
+	make_file "$D/data/big" $((8 << 20)) big
+	make_file "$D/data/small" 70000 small
+	out=$(cd "$D/data" && smb - tiny -c 'put big big; del big; put small small; get small small.back')
+	printf '%s\n' "$out" | log
+	[[ "$out" == *NT_STATUS_DISK_FULL* ]] &&
+	cmp "$D/data/small" "$D/data/small.back" &&
+	cmp "$D/data/small" "$D/tiny/small" &&
+	[ "$(stat_sum drained)" -gt 0 ]
+}
+
+# A signed connection must not take the recvfile path (smbd reads the
+# whole PDU to check the signature).
+signed_control() {
+	local before after
+	before=$(stat_sum recvfile_bytes)
+	make_file "$D/data/signed" $((4 << 20)) signed
+	(cd "$D/data" && smb - share --client-protection=sign -c 'put signed signed') | log
+	after=$(stat_sum recvfile_bytes)
+	echo "# recvfile bytes before $before after $after"
+	cmp "$D/data/signed" "$D/share/signed" && [ "$before" = "$after" ]
+}
+
+# Every READ that sendfile() served got its completions (after the
+# connection ended), and WRITE payloads went through recvfile.
+counters() {
+	echo "# $(tail -n 3 "$D/lock/netfile.stats" 2>/dev/null | tr '\n' ' ')"
+	local rb sc co fb
+	rb=$(stat_sum recvfile_bytes)
+	sc=$(stat_sum sendfile_calls)
+	co=$(stat_sum completions)
+	fb=$(stat_sum fallbacks)
+	echo "# recvfile_bytes=$rb sendfile_calls=$sc completions=$co fallbacks=$fb"
+	[ "$rb" -gt $((64 << 20)) ] && [ "$sc" -gt 0 ] && [ "$co" = "$sc" ] && [ "$fb" = 0 ]
+}
+
+torture() {
+	local ops=500 out
+	[ "$quick" = 1 ] && ops=100
+	out=$(cd "$D" && TMPDIR=$D timeout 900 smbtorture "//127.0.0.1/share" \
+		-p "$PORT" -U "root%$PW" -s "$D/client.conf" --target=samba3 \
+		--num-ops=$ops smb2.rw 2>&1)
+	local rc=$?
+	printf '%s\n' "$out" | tail -n 15 | log
+	[ "$rc" = 0 ] && [[ "$out" != *failure:* ]]
+}
+
+# One connection READs an 8 MiB file in a loop while another overwrites
+# it in place, alternating two patterns; 20 ms of netem delay on the veth
+# (the reader's path) keeps the READ's pages in flight. Each READ and each
+# WRITE is one SMB2 request of the whole file (samba/smb_race.py, through
+# Samba's own client library). Every READ must be all old or all new.
+read_vs_overwrite() {
+	local a=$D/data/pat-a b=$D/data/pat-b out rc waits
+	make_file "$a" $((8 << 20)) pat-a
+	make_file "$b" $((8 << 20)) pat-b
+	cp "$a" "$D/share/race"
+	waits=$(stat_sum write_waits)
+	tc qdisc add dev smbv0 root netem delay 20ms || return 1
+	/usr/bin/python3 "$TOP/samba/smb_race.py" write 127.0.0.1 "$D/client.conf" \
+		race "$a" "$b" 24 > "$D/race-writer.out" 2>&1 &
+	local writer=$!
+	out=$(ip netns exec smbc /usr/bin/python3 "$TOP/samba/smb_race.py" read \
+		10.99.0.1 "$D/client.conf" race "$a" "$b" 16 2>&1)
+	rc=$?
+	wait "$writer"
+	local wrc=$?
+	tc qdisc del dev smbv0 root
+	printf '%s\n' "$out" | log
+	log < "$D/race-writer.out"
+	echo "# $(grep -c ': old' <<< "$out") old, $(grep -c ': new' <<< "$out") new," \
+	     "$(grep -c MIXED <<< "$out") mixed; writer exit $wrc;" \
+	     "writes that waited for an in-flight READ: $(($(stat_sum write_waits) - waits))"
+	[ "$rc" = 0 ] && [ "$wrc" = 0 ] && [[ "$out" == *": new"* || "$out" == *": old"* ]]
+}
+
+main() {
+	local sizes=(1 4095 65537 $((1 << 20)) $((8 << 20)) $((64 << 20)))
+	local total=$((${#sizes[@]} + 3 + 5))
+
+	echo "TAP version 13"
+	echo "1..$total"
+	if [ ! -f "$SO" ] || ! command -v smbd > /dev/null; then
+		for _ in $(seq "$total"); do
+			not_ok "no $SO or no smbd: run scripts/samba-build.sh"
+		done
+		return 1
+	fi
+	setup_dirs && write_conf && setup_veth || { echo "Bail out! samba setup"; return 1; }
+	start_smbd || { echo "Bail out! smbd did not start"; return 1; }
+	echo "# $(smbd --version), module $(sha256sum "$SO" | cut -c1-12)"
+
+	for s in "${sizes[@]}"; do
+		check "put/get $s bytes over loopback, byte-exact" roundtrip - "$s"
+	done
+	check "put/get 8 MiB across a veth pair, byte-exact" roundtrip smbc $((8 << 20))
+	check "put/get 1 MiB + 1 across a veth pair, byte-exact" roundtrip smbc $((1 << 20 | 1))
+	check "put/get 8 MiB to a share without the module (stock smbd)" \
+		roundtrip - $((8 << 20)) stock
+	check "WRITE payloads through recvfile(2), every sendfile() completed" counters
+	check "signed connection: no recvfile path, data intact" signed_control
+	check "disk full: NT_STATUS_DISK_FULL, payload drained, connection in sync" \
+		disk_full_stays_in_sync
+	check "smbtorture smb2.rw" torture
+	check "READ racing an overwrite over veth with netem: old or new, never mixed" \
+		read_vs_overwrite
+
+	kill "$SMBD_PID" 2> /dev/null
+	wait "$SMBD_PID" 2> /dev/null
+	grep -h 'netfile' "$D"/log.* 2> /dev/null | tail -n 5 | log
+	umount "$VFSDIR" 2> /dev/null
+	umount "$D/tiny" 2> /dev/null
+	ip netns del smbc 2> /dev/null
+	return 0
+}
+
+main

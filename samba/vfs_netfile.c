@@ -1,0 +1,905 @@
+/*
+ * vfs_netfile: SMB2 WRITE payloads with recvfile(2), READs with sendfile(2)
+ * and the after-ACK completion (SO_ZEROCOPY_SPLICE) of the netfile series.
+ *
+ *   vfs objects = netfile
+ *   min receivefile size = 16384	# smbd leaves big WRITE payloads
+ *					# on the socket for recvfile
+ *   use sendfile = yes
+ *
+ * WRITE. smbd calls recvfile_fn with its socket non-blocking, calls again
+ * while the result is positive, and on 0 or EAGAIN makes the socket
+ * blocking for one more call. recvfile(2) with MSG_WAITALL keeps that
+ * contract: it moves what is queued (all of @n on the blocking call) and
+ * consumes from the socket only what reached the file. On a file error
+ * (ENOSPC, EDQUOT, EIO, ...) this module reads and discards the rest of
+ * the payload, so that the SMB2 stream stays in sync, and returns -1 with
+ * that errno: smbd would call again after a positive short count and
+ * then read the next request as payload.
+ *
+ * READ. sendfile_fn sends the header and the file range as smbd does, on
+ * a socket with SO_ZEROCOPY_SPLICE set: each sendfile(2) call that sent
+ * data gets a completion on the socket's error queue once TCP has
+ * released the page-cache pages (after the ACK). Until then the range is
+ * "in flight": a write to it would change what the client receives,
+ * even on a retransmission.
+ *
+ * Ranges in flight, across smbd processes. Each in-flight READ holds a
+ * shared OFD lock on a lock file in the lock directory (netfile.lock),
+ * at an offset derived from the file's identity and range; every write
+ * through this module (recvfile, pwrite, pwrite_send) takes an exclusive
+ * OFD lock on the same place first. So a write waits until every READ
+ * that sent that range has completed, in whichever smbd. Locks are never
+ * waited for in fcntl(): a process that waits keeps reaping its own
+ * completions and releasing its own locks, so two smbds waiting for each
+ * other still make progress. The lock file is separate from the data
+ * files, so these locks never meet smbd's POSIX byte-range locks.
+ * Completions are reaped after every send, before every write and, while
+ * anything is in flight, from a tevent timer, so an idle connection
+ * releases its ranges too.
+ *
+ * If the kernel has no recvfile(2) (probed once: see the netfile
+ * series' Documentation/filesystems/recvfile.rst) or the socket refuses
+ * SO_ZEROCOPY_SPLICE, the module says so once in the log and passes the
+ * call to the next module. Counters of what went where are logged at
+ * level 1 when the connection ends and appended to netfile.stats in the
+ * lock directory.
+ *
+ * Copyright (C) 2026 the netfile series authors
+ *
+ * This program is free software; you can redistribute it and/or modify
+ * it under the terms of the GNU General Public License as published by
+ * the Free Software Foundation; either version 3 of the License, or
+ * (at your option) any later version.
+ */
+
+#include "includes.h"
+#include "smbd/smbd.h"
+#include "system/filesys.h"
+#include "lib/global_contexts.h"
+#include "lib/util/sys_rw.h"
+#include "lib/util/tevent_unix.h"
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <linux/errqueue.h>
+#include <poll.h>
+
+#undef DBGC_CLASS
+#define DBGC_CLASS DBGC_VFS
+
+/* Provisional numbers of the netfile series, until it is merged. */
+#ifndef __NR_recvfile
+#define __NR_recvfile 474
+#endif
+#ifndef SO_ZEROCOPY_SPLICE
+#define SO_ZEROCOPY_SPLICE 86
+#endif
+#ifndef SO_EE_ORIGIN_ZEROCOPY_SPLICE
+#define SO_EE_ORIGIN_ZEROCOPY_SPLICE 7
+#endif
+
+#define NETFILE_SLOT_BITS	42	/* 4 TiB of each file per lock slot */
+#define NETFILE_REAP_MSEC	2
+#define NETFILE_WAIT_MSEC	5
+
+struct netfile_range {
+	struct netfile_range *prev, *next;
+	uint32_t last_id;	/* completes when every id up to it has */
+	int lockfd;		/* holds the shared lock; closed to release */
+};
+
+#define NETFILE_EARLY	64
+
+/*
+ * A socket READs were sent on. Per process, not per tree connect: every
+ * share on the connection reads the same error queue.
+ */
+struct netfile_sock {
+	struct netfile_sock *prev, *next;
+	int fd;
+	bool notify_ok;
+	uint32_t next_id;	/* id of the next sendfile() that sends */
+	uint32_t done;		/* ids below this have completed */
+	struct { uint32_t lo, hi; } early[NETFILE_EARLY]; /* beyond done */
+	unsigned int nr_early;
+	struct netfile_range *inflight;
+};
+
+struct netfile_counters {
+	uint64_t recvfile_calls, recvfile_bytes, drained;
+	uint64_t sendfile_calls, sendfile_bytes, completions;
+	uint64_t write_waits, fallbacks;
+};
+
+static struct netfile_sock *netfile_socks;
+static struct tevent_timer *netfile_reaper_te;
+static struct netfile_counters netfile_n, netfile_logged;
+
+/* Per tree connect: the descriptor its synchronous writes lock with. */
+struct netfile_state {
+	int lockfd;
+};
+
+/* ---- probing -------------------------------------------------------- */
+
+/*
+ * Whether recvfile(2) answers at its provisional number: it checks its
+ * flags (EINVAL) before its descriptors (EBADF), and neither call does
+ * anything. ENOSYS, or any other answer, means no.
+ */
+static bool netfile_have_recvfile(void)
+{
+	static int have = -1;
+
+	if (have >= 0)
+		return have;
+	have = syscall(__NR_recvfile, -1, -1, NULL, 0, 0) == -1 &&
+	       errno == EBADF &&
+	       syscall(__NR_recvfile, -1, -1, NULL, 0, ~0U) == -1 &&
+	       errno == EINVAL;
+	if (!have)
+		DBG_ERR("netfile: this kernel has no recvfile(2) at %d; "
+			"WRITEs go to the next module\n", __NR_recvfile);
+	return have;
+}
+
+/* ---- the lock file -------------------------------------------------- */
+
+static int netfile_open_lockfile(void)
+{
+	char *path = lock_path(talloc_tos(), "netfile.lock");
+	int fd;
+
+	if (path == NULL)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1)
+		DBG_ERR("netfile: cannot open %s: %s\n", path, strerror(errno));
+	TALLOC_FREE(path);
+	return fd;
+}
+
+/* Where in the lock file the range @off..@off+@n of @fsp is. */
+static void netfile_lock_range(files_struct *fsp, off_t off, size_t n,
+			       struct flock *fl)
+{
+	const struct file_id *id = &fsp->file_id;
+	const off_t slot_len = (off_t)1 << NETFILE_SLOT_BITS;
+	uint64_t h = id->devid * 0x9e3779b97f4a7c15ULL ^ id->inode;
+	off_t start, end;
+
+	h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
+	h = (h >> 44) & ((1 << (62 - NETFILE_SLOT_BITS)) - 1);
+	/* beyond the slot: lock to its end, which is only more careful */
+	start = MIN(off, slot_len - 1);
+	end = MIN((off_t)(off + n), slot_len);
+	if (end <= start)
+		end = start + 1;
+	*fl = (struct flock) {
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)(h << NETFILE_SLOT_BITS) + start,
+		.l_len = end - start,
+	};
+}
+
+/* ---- completions ---------------------------------------------------- */
+
+static void netfile_reap_all(void);
+
+static void netfile_reaper(struct tevent_context *ev, struct tevent_timer *te,
+			   struct timeval now, void *private_data)
+{
+	netfile_reaper_te = NULL;
+	netfile_reap_all();
+}
+
+/* While anything is in flight, reap from the event loop too. */
+static void netfile_arm_reaper(void)
+{
+	struct netfile_sock *ns;
+
+	if (netfile_reaper_te != NULL)
+		return;
+	for (ns = netfile_socks; ns != NULL; ns = ns->next)
+		if (ns->inflight != NULL)
+			break;
+	if (ns == NULL)
+		return;
+	netfile_reaper_te = tevent_add_timer(global_event_context(), NULL,
+				timeval_current_ofs_msec(NETFILE_REAP_MSEC),
+				netfile_reaper, NULL);
+}
+
+/* ids are u32 and wrap: compare by distance */
+static bool netfile_id_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+/* Note the completed ids @lo..@hi; ranges may come merged or out of order. */
+static void netfile_complete(struct netfile_sock *ns, uint32_t lo, uint32_t hi)
+{
+	bool moved;
+	unsigned int i;
+
+	netfile_n.completions += hi - lo + 1;
+	if (netfile_id_before(ns->done, lo)) {
+		if (ns->nr_early < NETFILE_EARLY) {
+			ns->early[ns->nr_early].lo = lo;
+			ns->early[ns->nr_early++].hi = hi;
+		} else {
+			DBG_ERR("netfile: too many early completions\n");
+		}
+		return;
+	}
+	if (!netfile_id_before(hi, ns->done))
+		ns->done = hi + 1;
+	do {
+		moved = false;
+		for (i = 0; i < ns->nr_early; i++) {
+			if (netfile_id_before(ns->done, ns->early[i].lo))
+				continue;
+			if (!netfile_id_before(ns->early[i].hi, ns->done))
+				ns->done = ns->early[i].hi + 1;
+			ns->early[i] = ns->early[--ns->nr_early];
+			moved = true;
+			break;
+		}
+	} while (moved);
+}
+
+/* Release every range whose completions have all arrived. */
+static void netfile_release_done(struct netfile_sock *ns)
+{
+	struct netfile_range *r, *next;
+
+	for (r = ns->inflight; r != NULL; r = next) {
+		next = r->next;
+		if (!netfile_id_before(r->last_id, ns->done))
+			continue;
+		DLIST_REMOVE(ns->inflight, r);
+		close(r->lockfd);
+		TALLOC_FREE(r);
+	}
+}
+
+/* Read the socket's splice completions without waiting. */
+static void netfile_reap(struct netfile_sock *ns)
+{
+	char control[128];
+
+	while (ns->inflight != NULL) {
+		struct msghdr msg = {
+			.msg_control = control,
+			.msg_controllen = sizeof(control),
+		};
+		struct sock_extended_err *serr;
+		struct cmsghdr *cm;
+
+		if (recvmsg(ns->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) == -1)
+			break;
+		cm = CMSG_FIRSTHDR(&msg);
+		if (cm == NULL)
+			continue;
+		serr = (struct sock_extended_err *)CMSG_DATA(cm);
+		/* smbd has no other user of the error queue */
+		if (serr->ee_origin != SO_EE_ORIGIN_ZEROCOPY_SPLICE ||
+		    serr->ee_errno != 0)
+			continue;
+		netfile_complete(ns, serr->ee_info, serr->ee_data);
+	}
+	netfile_release_done(ns);
+}
+
+static void netfile_reap_all(void)
+{
+	struct netfile_sock *ns;
+
+	for (ns = netfile_socks; ns != NULL; ns = ns->next)
+		netfile_reap(ns);
+	netfile_arm_reaper();
+}
+
+/* Wait up to @msec for a completion on any socket with ranges in flight. */
+static void netfile_wait_some(int msec)
+{
+	struct pollfd pfd[8];
+	struct netfile_sock *ns;
+	int n = 0;
+
+	for (ns = netfile_socks; ns != NULL && n < 8; ns = ns->next)
+		if (ns->inflight != NULL)
+			pfd[n++] = (struct pollfd) { .fd = ns->fd };
+	/* POLLERR when a completion is queued; else just sleep */
+	poll(pfd, n, msec);
+}
+
+/*
+ * Take a lock on the range without waiting in fcntl(): retry while
+ * reaping our own completions, so that a lock we hold ourselves (our own
+ * READ of the range still in flight) or one held by an smbd that waits
+ * for us is released meanwhile.
+ */
+static int netfile_lock(int fd, short type, files_struct *fsp, off_t off,
+			size_t n)
+{
+	struct flock fl;
+	bool waited = false;
+
+	netfile_lock_range(fsp, off, n, &fl);
+	fl.l_type = type;
+	for (;;) {
+		netfile_reap_all();
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			break;
+		if (errno != EAGAIN && errno != EACCES)
+			return -1;
+		if (!waited && type == F_WRLCK)
+			netfile_n.write_waits++;
+		waited = true;
+		netfile_wait_some(NETFILE_WAIT_MSEC);
+	}
+	return 0;
+}
+
+static void netfile_unlock(int fd, files_struct *fsp, off_t off, size_t n)
+{
+	struct flock fl;
+
+	netfile_lock_range(fsp, off, n, &fl);
+	fl.l_type = F_UNLCK;
+	fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+/* ---- WRITE: recvfile ------------------------------------------------ */
+
+/* Read and discard @count bytes: the rest of a payload that was refused. */
+static bool netfile_drain(int sock, size_t count)
+{
+	char buf[65536];
+	int flags = fcntl(sock, F_GETFL, 0);
+	bool ok = true;
+
+	if (flags != -1 && (flags & O_NONBLOCK))
+		fcntl(sock, F_SETFL, flags & ~O_NONBLOCK);
+	while (count > 0) {
+		ssize_t r = recv(sock, buf, MIN(sizeof(buf), count), 0);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ok = false;
+			break;
+		}
+		count -= r;
+	}
+	if (flags != -1 && (flags & O_NONBLOCK))
+		fcntl(sock, F_SETFL, flags);
+	return ok;
+}
+
+/*
+ * Move up to @n bytes. Returns what moved (the socket ran dry: smbd
+ * calls again), 0 at end of stream, -1/EAGAIN with nothing moved, or -1
+ * with the file's or socket's errno after draining the rest of @n.
+ */
+static ssize_t netfile_recvfile_locked(int sock, int fd, off_t offset,
+				       size_t n)
+{
+	loff_t pos = offset;
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = syscall(__NR_recvfile, fd, sock, &pos, n - done,
+				    MSG_WAITALL);
+		int err = errno;
+
+		if (r > 0) {
+			netfile_n.recvfile_calls++;
+			netfile_n.recvfile_bytes += r;
+			done += r;
+			continue;
+		}
+		if (r == 0)
+			return done;
+		if (err == EINTR)
+			continue;
+		if (err == EAGAIN || err == EWOULDBLOCK) {
+			if (done > 0)
+				return done;
+			errno = err;
+			return -1;
+		}
+		/* the file refused (or the socket failed): keep in sync */
+		if (!netfile_drain(sock, n - done))
+			DBG_WARNING("netfile: drain after %s failed\n",
+				    strerror(err));
+		netfile_n.drained += n - done;
+		errno = err;
+		return -1;
+	}
+	return done;
+}
+
+/*
+ * smbd may move one WRITE payload in several calls (what is queued, then
+ * the rest on a blocking socket): hold the range locked from the first
+ * call to the last, so that no READ sees half of the new data.
+ */
+static struct {
+	files_struct *fsp;
+	off_t start, end;	/* the locked range */
+	off_t next;		/* the next call continues here */
+} netfile_wpending;
+
+static struct tevent_timer *netfile_wpending_te;
+
+static void netfile_wpending_end(struct netfile_state *st)
+{
+	files_struct *fsp = netfile_wpending.fsp;
+
+	if (fsp == NULL)
+		return;
+	netfile_unlock(st->lockfd, fsp, netfile_wpending.start,
+		       netfile_wpending.end - netfile_wpending.start);
+	netfile_wpending.fsp = NULL;
+	TALLOC_FREE(netfile_wpending_te);
+}
+
+/*
+ * smbd's calls for one payload follow each other without a return to the
+ * event loop: once the loop runs, the WRITE is over (whatever its end).
+ */
+static void netfile_wpending_timeout(struct tevent_context *ev,
+				     struct tevent_timer *te,
+				     struct timeval now, void *private_data)
+{
+	netfile_wpending_te = NULL;
+	netfile_wpending_end(private_data);
+}
+
+static ssize_t netfile_recvfile(vfs_handle_struct *handle, int fromfd,
+				files_struct *tofsp, off_t offset, size_t n)
+{
+	struct netfile_state *st;
+	ssize_t ret;
+	int err;
+
+	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
+	if (n == 0)
+		return 0;
+	if (!netfile_have_recvfile() || st->lockfd == -1) {
+		netfile_n.fallbacks++;
+		return SMB_VFS_NEXT_RECVFILE(handle, fromfd, tofsp, offset, n);
+	}
+	if (netfile_wpending.fsp != tofsp || netfile_wpending.next != offset ||
+	    netfile_wpending.end != (off_t)(offset + n)) {
+		netfile_wpending_end(st);
+		if (netfile_lock(st->lockfd, F_WRLCK, tofsp, offset, n) == -1)
+			return -1;
+		netfile_wpending.fsp = tofsp;
+		netfile_wpending.start = offset;
+		netfile_wpending.end = offset + n;
+	}
+	ret = netfile_recvfile_locked(fromfd, fsp_get_io_fd(tofsp), offset, n);
+	err = errno;
+	/*
+	 * smbd calls again for the rest after a short count, and once more
+	 * on a blocking socket after 0 or EAGAIN: keep the range locked.
+	 */
+	if ((ret > 0 && (size_t)ret < n) || ret == 0 ||
+	    (ret == -1 && (err == EAGAIN || err == EWOULDBLOCK))) {
+		netfile_wpending.next = offset + MAX(ret, 0);
+		if (netfile_wpending_te == NULL)
+			netfile_wpending_te = tevent_add_timer(
+				global_event_context(), NULL,
+				timeval_current_ofs_msec(0),
+				netfile_wpending_timeout, st);
+	} else {
+		netfile_wpending_end(st);
+	}
+	errno = err;
+	return ret;
+}
+
+/* ---- other writes --------------------------------------------------- */
+
+static ssize_t netfile_pwrite(vfs_handle_struct *handle, files_struct *fsp,
+			      const void *data, size_t n, off_t offset)
+{
+	struct netfile_state *st;
+	ssize_t ret;
+	int err;
+
+	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
+	if (st->lockfd == -1 || n == 0)
+		return SMB_VFS_NEXT_PWRITE(handle, fsp, data, n, offset);
+	if (netfile_lock(st->lockfd, F_WRLCK, fsp, offset, n) == -1)
+		return -1;
+	ret = SMB_VFS_NEXT_PWRITE(handle, fsp, data, n, offset);
+	err = errno;
+	netfile_unlock(st->lockfd, fsp, offset, n);
+	errno = err;
+	return ret;
+}
+
+/*
+ * Async reads and writes hold their lock (shared for a read, exclusive
+ * for a write) on a descriptor of their own until the I/O is done, so a
+ * READ served from a buffer is never half old and half new either.
+ */
+struct netfile_io_state {
+	ssize_t ret;
+	struct vfs_aio_state aio_state;
+	int lockfd;
+	bool write;
+};
+
+static void netfile_io_done(struct tevent_req *subreq);
+
+static int netfile_io_state_destructor(struct netfile_io_state *s)
+{
+	if (s->lockfd != -1)
+		close(s->lockfd);
+	return 0;
+}
+
+static struct tevent_req *netfile_io_send(vfs_handle_struct *handle,
+					  TALLOC_CTX *mem_ctx,
+					  struct tevent_context *ev,
+					  files_struct *fsp, void *data,
+					  size_t n, off_t offset, bool write)
+{
+	struct tevent_req *req, *subreq;
+	struct netfile_io_state *state;
+
+	req = tevent_req_create(mem_ctx, &state, struct netfile_io_state);
+	if (req == NULL)
+		return NULL;
+	state->write = write;
+	state->lockfd = n > 0 ? netfile_open_lockfile() : -1;
+	talloc_set_destructor(state, netfile_io_state_destructor);
+	if (state->lockfd != -1 &&
+	    netfile_lock(state->lockfd, write ? F_WRLCK : F_RDLCK, fsp,
+			 offset, n) == -1) {
+		tevent_req_error(req, errno);
+		return tevent_req_post(req, ev);
+	}
+	if (write)
+		subreq = SMB_VFS_NEXT_PWRITE_SEND(state, ev, handle, fsp, data,
+						  n, offset);
+	else
+		subreq = SMB_VFS_NEXT_PREAD_SEND(state, ev, handle, fsp, data,
+						 n, offset);
+	if (tevent_req_nomem(subreq, req))
+		return tevent_req_post(req, ev);
+	tevent_req_set_callback(subreq, netfile_io_done, req);
+	return req;
+}
+
+static void netfile_io_done(struct tevent_req *subreq)
+{
+	struct tevent_req *req = tevent_req_callback_data(subreq,
+							  struct tevent_req);
+	struct netfile_io_state *state =
+		tevent_req_data(req, struct netfile_io_state);
+
+	if (state->write)
+		state->ret = SMB_VFS_PWRITE_RECV(subreq, &state->aio_state);
+	else
+		state->ret = SMB_VFS_PREAD_RECV(subreq, &state->aio_state);
+	TALLOC_FREE(subreq);
+	/* the data is in the page cache (or the buffer): release the range */
+	if (state->lockfd != -1) {
+		close(state->lockfd);
+		state->lockfd = -1;
+	}
+	tevent_req_done(req);
+}
+
+static ssize_t netfile_io_recv(struct tevent_req *req,
+			       struct vfs_aio_state *vfs_aio_state)
+{
+	struct netfile_io_state *state =
+		tevent_req_data(req, struct netfile_io_state);
+
+	if (tevent_req_is_unix_error(req, &vfs_aio_state->error))
+		return -1;
+	*vfs_aio_state = state->aio_state;
+	return state->ret;
+}
+
+static struct tevent_req *netfile_pwrite_send(vfs_handle_struct *handle,
+					      TALLOC_CTX *mem_ctx,
+					      struct tevent_context *ev,
+					      files_struct *fsp,
+					      const void *data, size_t n,
+					      off_t offset)
+{
+	return netfile_io_send(handle, mem_ctx, ev, fsp, discard_const(data),
+			       n, offset, true);
+}
+
+static struct tevent_req *netfile_pread_send(vfs_handle_struct *handle,
+					     TALLOC_CTX *mem_ctx,
+					     struct tevent_context *ev,
+					     files_struct *fsp, void *data,
+					     size_t n, off_t offset)
+{
+	return netfile_io_send(handle, mem_ctx, ev, fsp, data, n, offset,
+			       false);
+}
+
+static ssize_t netfile_pread(vfs_handle_struct *handle, files_struct *fsp,
+			     void *data, size_t n, off_t offset)
+{
+	struct netfile_state *st;
+	ssize_t ret;
+	int err;
+
+	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
+	if (st->lockfd == -1 || n == 0)
+		return SMB_VFS_NEXT_PREAD(handle, fsp, data, n, offset);
+	if (netfile_lock(st->lockfd, F_RDLCK, fsp, offset, n) == -1)
+		return -1;
+	ret = SMB_VFS_NEXT_PREAD(handle, fsp, data, n, offset);
+	err = errno;
+	netfile_unlock(st->lockfd, fsp, offset, n);
+	errno = err;
+	return ret;
+}
+
+/* ---- READ: sendfile with the completion ------------------------------ */
+
+static struct netfile_sock *netfile_sock_get(int fd)
+{
+	struct netfile_sock *ns;
+	int one = 1;
+
+	for (ns = netfile_socks; ns != NULL; ns = ns->next)
+		if (ns->fd == fd)
+			return ns->notify_ok ? ns : NULL;
+	ns = talloc_zero(NULL, struct netfile_sock);
+	if (ns == NULL)
+		return NULL;
+	ns->fd = fd;
+	ns->notify_ok = setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY_SPLICE, &one,
+				   sizeof(one)) == 0;
+	if (!ns->notify_ok)
+		DBG_ERR("netfile: no SO_ZEROCOPY_SPLICE on this kernel or "
+			"socket (%s); READs go to the next module\n",
+			strerror(errno));
+	DLIST_ADD(netfile_socks, ns);
+	return ns->notify_ok ? ns : NULL;
+}
+
+/* send() all of @len, blocking if the socket is full (as smbd does). */
+static bool netfile_send_all(int sock, const uint8_t *p, size_t len,
+			     int flags, int *old_flags)
+{
+	while (len > 0) {
+		ssize_t r = send(sock, p, len, flags);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    *old_flags == -1) {
+			*old_flags = fcntl(sock, F_GETFL, 0);
+			if (set_blocking(sock, true) == -1)
+				return false;
+			continue;
+		}
+		if (r <= 0)
+			return false;
+		p += r;
+		len -= r;
+	}
+	return true;
+}
+
+/*
+ * sys_sendfile() with one completion id per sendfile() call that sent
+ * data; returns what sys_sendfile() returns (header plus file bytes).
+ */
+static ssize_t netfile_send_range(struct netfile_sock *ns, int fd,
+				  const DATA_BLOB *hdr, off_t offset,
+				  size_t n)
+{
+	size_t left = n, hdr_len = hdr ? hdr->length : 0;
+	int old_flags = -1, err = 0;
+	ssize_t ret;
+
+	if (hdr_len && !netfile_send_all(ns->fd, hdr->data, hdr_len, MSG_MORE,
+					 &old_flags)) {
+		ret = -1;
+		err = errno;
+		goto out;
+	}
+	while (left > 0) {
+		ssize_t w = sendfile(ns->fd, fd, &offset, left);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    old_flags == -1) {
+			old_flags = fcntl(ns->fd, F_GETFL, 0);
+			if (set_blocking(ns->fd, true) == -1)
+				break;
+			continue;
+		}
+		if (w <= 0)
+			break;
+		ns->next_id++;
+		netfile_n.sendfile_calls++;
+		netfile_n.sendfile_bytes += w;
+		left -= w;
+	}
+	err = errno;
+	ret = left == n ? -1 : (ssize_t)(hdr_len + n - left);
+out:
+	if (old_flags != -1)
+		fcntl(ns->fd, F_SETFL, old_flags);
+	errno = err;
+	return ret;
+}
+
+static ssize_t netfile_sendfile(vfs_handle_struct *handle, int tofd,
+				files_struct *fromfsp, const DATA_BLOB *hdr,
+				off_t offset, size_t n)
+{
+	struct netfile_range *r = NULL;
+	struct netfile_sock *ns;
+	uint32_t first;
+	ssize_t ret;
+	int err;
+
+	ns = n > 0 ? netfile_sock_get(tofd) : NULL;
+	if (ns != NULL)
+		r = talloc_zero(ns, struct netfile_range);
+	if (r != NULL) {
+		r->lockfd = netfile_open_lockfile();
+		if (r->lockfd == -1 ||
+		    netfile_lock(r->lockfd, F_RDLCK, fromfsp, offset, n) == -1) {
+			if (r->lockfd != -1)
+				close(r->lockfd);
+			TALLOC_FREE(r);
+		}
+	}
+	if (r == NULL) {
+		netfile_n.fallbacks++;
+		return SMB_VFS_NEXT_SENDFILE(handle, tofd, fromfsp, hdr, offset,
+					     n);
+	}
+	first = ns->next_id;
+	ret = netfile_send_range(ns, fsp_get_io_fd(fromfsp), hdr, offset, n);
+	err = errno;
+	if (ns->next_id == first) {
+		/* nothing sent, no completion will come */
+		close(r->lockfd);
+		TALLOC_FREE(r);
+	} else {
+		r->last_id = ns->next_id - 1;
+		DLIST_ADD_END(ns->inflight, r);
+	}
+	netfile_reap_all();
+	errno = err;
+	return ret;
+}
+
+/* ---- connection ------------------------------------------------------ */
+
+/* Log and append to netfile.stats what moved since the last time. */
+static void netfile_log_counters(void)
+{
+	struct netfile_counters d = netfile_n;
+	char *path;
+	FILE *f;
+
+	d.recvfile_calls -= netfile_logged.recvfile_calls;
+	d.recvfile_bytes -= netfile_logged.recvfile_bytes;
+	d.drained -= netfile_logged.drained;
+	d.sendfile_calls -= netfile_logged.sendfile_calls;
+	d.sendfile_bytes -= netfile_logged.sendfile_bytes;
+	d.completions -= netfile_logged.completions;
+	d.write_waits -= netfile_logged.write_waits;
+	d.fallbacks -= netfile_logged.fallbacks;
+	netfile_logged = netfile_n;
+
+	DBG_NOTICE("netfile: recvfile %" PRIu64 " calls %" PRIu64 " bytes, "
+		   "drained %" PRIu64 ", sendfile %" PRIu64 " calls %" PRIu64
+		   " bytes, completions %" PRIu64 ", write waits %" PRIu64
+		   ", fallbacks %" PRIu64 "\n", d.recvfile_calls,
+		   d.recvfile_bytes, d.drained, d.sendfile_calls,
+		   d.sendfile_bytes, d.completions, d.write_waits,
+		   d.fallbacks);
+	path = lock_path(talloc_tos(), "netfile.stats");
+	f = path ? fopen(path, "a") : NULL;
+	if (f != NULL) {
+		fprintf(f, "pid=%d recvfile_calls=%" PRIu64 " recvfile_bytes=%"
+			PRIu64 " drained=%" PRIu64 " sendfile_calls=%" PRIu64
+			" sendfile_bytes=%" PRIu64 " completions=%" PRIu64
+			" write_waits=%" PRIu64 " fallbacks=%" PRIu64 "\n",
+			(int)getpid(), d.recvfile_calls, d.recvfile_bytes,
+			d.drained, d.sendfile_calls, d.sendfile_bytes,
+			d.completions, d.write_waits, d.fallbacks);
+		fclose(f);
+	}
+	TALLOC_FREE(path);
+}
+
+static void netfile_disconnect(vfs_handle_struct *handle)
+{
+	struct netfile_sock *ns;
+	int i;
+
+	/*
+	 * A tree disconnect may leave the connection up: wait a while for
+	 * what is still in flight, so that its ranges are released only
+	 * when the pages are.
+	 */
+	for (i = 0; i < 400; i++) {
+		netfile_reap_all();
+		for (ns = netfile_socks; ns != NULL; ns = ns->next)
+			if (ns->inflight != NULL)
+				break;
+		if (ns == NULL)
+			break;
+		netfile_wait_some(NETFILE_WAIT_MSEC);
+	}
+	netfile_log_counters();
+	SMB_VFS_NEXT_DISCONNECT(handle);
+}
+
+static void netfile_free_state(void **data)
+{
+	struct netfile_state *st = *data;
+
+	if (st->lockfd != -1)
+		close(st->lockfd);
+	TALLOC_FREE(*data);
+}
+
+static int netfile_connect(vfs_handle_struct *handle, const char *service,
+			   const char *user)
+{
+	struct netfile_state *st;
+	int ret = SMB_VFS_NEXT_CONNECT(handle, service, user);
+
+	if (ret < 0)
+		return ret;
+	st = talloc_zero(handle->conn, struct netfile_state);
+	if (st == NULL) {
+		SMB_VFS_NEXT_DISCONNECT(handle);
+		errno = ENOMEM;
+		return -1;
+	}
+	st->lockfd = netfile_open_lockfile();
+	netfile_have_recvfile();
+	SMB_VFS_HANDLE_SET_DATA(handle, st, netfile_free_state,
+				struct netfile_state, return -1);
+	return ret;
+}
+
+static struct vfs_fn_pointers netfile_fns = {
+	.connect_fn = netfile_connect,
+	.disconnect_fn = netfile_disconnect,
+	.recvfile_fn = netfile_recvfile,
+	.sendfile_fn = netfile_sendfile,
+	.pread_fn = netfile_pread,
+	.pread_send_fn = netfile_pread_send,
+	.pread_recv_fn = netfile_io_recv,
+	.pwrite_fn = netfile_pwrite,
+	.pwrite_send_fn = netfile_pwrite_send,
+	.pwrite_recv_fn = netfile_io_recv,
+};
+
+/*
+ * Built out of Samba's module lists, so configure did not rename the init
+ * function for us: smbd looks up samba_init_module in a shared module.
+ */
+NTSTATUS samba_init_module(TALLOC_CTX *ctx);
+NTSTATUS samba_init_module(TALLOC_CTX *ctx)
+{
+	return smb_register_vfs(SMB_VFS_INTERFACE_VERSION, "netfile",
+				&netfile_fns);
+}
