@@ -4,8 +4,8 @@ library (python3-samba), so that every READ and every WRITE is exactly one
 SMB2 request of the whole file and the file is overwritten in place (an
 smbclient 'put' truncates first, which hides the race).
 
-  smb_race.py write HOST CONF FILE A B ROUNDS   overwrite with B, then A, ...
-  smb_race.py read  HOST CONF FILE A B ROUNDS   read; each must be A or B
+  smb_race.py write HOST CONF SHARE FILE A B ROUNDS   overwrite: B, A, ...
+  smb_race.py read  HOST CONF SHARE FILE A B ROUNDS   read; each A or B
 
 A and B are local files of the same size. The reader prints one line per
 READ ("old", "new", or "MIXED at OFFSET") and exits 1 if any was mixed.
@@ -21,14 +21,14 @@ GENERIC_READ_WRITE = 0x80000000 | 0x40000000
 SHARE_ALL = 7
 
 
-def connect(host, conf):
+def connect(host, conf, share):
     lp = s3param.get_context()
     lp.load(conf)
     creds = credentials.Credentials()
     creds.guess(lp)
     creds.set_username("root")
     creds.set_password("netfile")
-    return libsmb.Conn(host, "share", lp, creds)
+    return libsmb.Conn(host, share, lp, creds)
 
 
 def first_difference(x, y):
@@ -39,10 +39,10 @@ def first_difference(x, y):
 
 
 def main():
-    role, host, conf, name, a_path, b_path, rounds = sys.argv[1:8]
+    role, host, conf, share, name, a_path, b_path, rounds = sys.argv[1:9]
     a = open(a_path, "rb").read()
     b = open(b_path, "rb").read()
-    conn = connect(host, conf)
+    conn = connect(host, conf, share)
     fnum = conn.create(name, DesiredAccess=GENERIC_READ_WRITE,
                        ShareAccess=SHARE_ALL, CreateDisposition=FILE_OPEN)
     mixed = 0

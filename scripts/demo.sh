@@ -5,7 +5,9 @@
 # the splice pipe pair, recvfile, io_uring with the pipe-less splice, and
 # the after-ACK completions), interleaved, in one boot. Prints the table
 # of throughput, server system time per GiB, syscalls per request and
-# ratios, and plots it under build/bench/.
+# ratios, and plots it under build/bench/. Then, in a second boot, Debian's
+# own smbd with and without the netfile VFS module (samba/), side by side:
+# 8 MiB SMB2 WRITEs and READs, 1 and 4 clients, tmpfs and XFS.
 #
 #   scripts/demo.sh [--no-build] [fsrv bench options]   (default: --short)
 #   scripts/demo.sh --xfer [--no-build] [-s MiB] [-r rounds]
@@ -24,7 +26,18 @@ done
 if [ "$xfer" = 0 ]; then
 	[ ${#args[@]} -gt 0 ] || args=(--short)
 	[ "$build" = 1 ] || args=(--no-build "${args[@]}")
-	exec "$TOP/scripts/bench.sh" "${args[@]}"
+	"$TOP/scripts/bench.sh" "${args[@]}"
+	# Then Debian's smbd, stock next to the netfile VFS module, in one
+	# boot (samba/guest-smb-bench.sh).
+	[ "$build" = 0 ] || "$TOP/scripts/samba-build.sh"
+	mkdir -p "$BUILD/bench"
+	"$TOP/scripts/vm-run.sh" --name smb-bench --timeout 3600 -- \
+		sh -c "samba/guest-smb-bench.sh ${DEMO_SMB_MIB:-64} ${DEMO_SMB_ROUNDS:-3} | tee \"\$VM_OUT/samba.txt\""
+	cp "$BUILD/vm/smb-bench/out/samba.txt" "$BUILD/bench/samba.txt"
+	echo
+	say "Samba: stock smbd vs smbd with vfs_netfile ($BUILD/bench/samba.txt)"
+	cat "$BUILD/bench/samba.txt"
+	exit 0
 fi
 
 [ ${#args[@]} -gt 0 ] || args=(-s "${DEMO_MIB:-1024}" -r "${DEMO_ROUNDS:-3}")
