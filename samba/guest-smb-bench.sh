@@ -63,7 +63,7 @@ bench_fs() {
 				c[$share]=$(printf '%s\n' "${runs[@]}" | cut -d' ' -f2 | median)
 			done
 			row+=" ${m[stock]} | ${m[share]} | $(awk -v a="${m[share]}" -v b="${m[stock]}" 'BEGIN { printf "%.2fx", a / b }') |"
-			row+=" ${c[stock]} | ${c[share]} | $(awk -v a="${c[share]}" -v b="${c[stock]}" 'BEGIN { printf "%.2fx", b > 0 ? a / b : 0 }') |"
+			row+=" ${c[stock]} | ${c[share]} | $(awk -v a="${c[share]}" -v b="${c[stock]}" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') |"
 			echo "$row"
 		done
 	done
