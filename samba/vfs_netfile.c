@@ -859,6 +859,25 @@ static void netfile_free_state(void **data)
 	TALLOC_FREE(*data);
 }
 
+/* Say once if smb.conf keeps smbd from calling the module's paths. */
+static void netfile_check_config(vfs_handle_struct *handle)
+{
+	static bool said;
+	int snum = SNUM(handle->conn);
+
+	if (said)
+		return;
+	said = true;
+	if (lp_min_receive_file_size() == 0)
+		DBG_WARNING("netfile: 'min receivefile size' is 0, so smbd "
+			    "reads WRITE payloads itself: set it (16384) to "
+			    "receive them with recvfile(2)\n");
+	if (!lp__use_sendfile(snum) || lp_aio_read_size(snum) != 0)
+		DBG_WARNING("netfile: READs of [%s] do not reach sendfile: "
+			    "set 'use sendfile = yes' and 'aio read size = 0'\n",
+			    lp_const_servicename(snum));
+}
+
 static int netfile_connect(vfs_handle_struct *handle, const char *service,
 			   const char *user)
 {
@@ -875,6 +894,7 @@ static int netfile_connect(vfs_handle_struct *handle, const char *service,
 	}
 	st->lockfd = netfile_open_lockfile();
 	netfile_have_recvfile();
+	netfile_check_config(handle);
 	SMB_VFS_HANDLE_SET_DATA(handle, st, netfile_free_state,
 				struct netfile_state, return -1);
 	return ret;
