@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 /*
  * vfs_netfile: SMB2 WRITE payloads with recvfile(2), READs with sendfile(2)
  * and the after-ACK completion (SO_ZEROCOPY_SPLICE) of the netfile series.
@@ -356,7 +357,8 @@ static void netfile_unlock(int fd, files_struct *fsp, off_t off, size_t n)
 /* Read and discard @count bytes: the rest of a payload that was refused. */
 static bool netfile_drain(int sock, size_t count)
 {
-	char buf[65536];
+	/* not on the stack: smbd runs this path in one thread at a time */
+	static char buf[65536];
 	int flags = fcntl(sock, F_GETFL, 0);
 	bool ok = true;
 
