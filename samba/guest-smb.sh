@@ -13,7 +13,11 @@
 #  - a signed connection (the control) takes no recvfile path;
 #  - disk full on a 4 MiB tmpfs: NT_STATUS_DISK_FULL, the rest of the
 #    payload drained, and the next request on the connection still works;
-#  - smbtorture smb2.rw;
+#  - strace of smbd: the WRITE payload is syscall 474's (recvfile) return
+#    values, the READ sendfile()'s, and no read-type call carried it;
+#  - smbtorture smb2.rw; smb2.read, smb2.compound (WRITEs in compounds,
+#    which must not take the recvfile path) and smb2.compound_async, each
+#    compared with the same suite on the share without the module;
 #  - a READ racing an overwrite of the same range from another connection,
 #    with netem delay on the veth: the reader gets the old bytes or the new
 #    ones, never a mix.
@@ -53,10 +57,11 @@ smb() {	# smb [netns] share commands...
 	local ns=$1 share=$2; shift 2
 	local host=127.0.0.1
 	local -a pre=()
-	if [ "$ns" != - ]; then
-		pre=(ip netns exec "$ns")
-		host=10.99.0.1
-	fi
+	case "$ns" in
+	smbc) host=10.99.0.1 ;;	# the veth pair (setup_veth)
+	smbn) host=10.79.0.1 ;;	# the virtio-net pair (samba/guest-smb-bench.sh)
+	esac
+	[ "$ns" = - ] || pre=(ip netns exec "$ns")
 	"${pre[@]}" smbclient "//$host/$share" -p "$PORT" -U "root%$PW" \
 		-s "$D/client.conf" -m SMB3 "$@" 2>&1
 }
@@ -84,7 +89,7 @@ write_conf() {
 	cat > "$D/smb.conf" <<-EOF
 	[global]
 	  smb ports = $PORT
-	  interfaces = lo 10.99.0.1/24
+	  interfaces = lo 10.99.0.1/24 ${SMB_MORE_INTERFACES:-}
 	  bind interfaces only = yes
 	  disable netbios = yes
 	  lock directory = $D/lock
@@ -197,15 +202,84 @@ counters() {
 	[ "$rb" -gt $((64 << 20)) ] && [ "$sc" -gt 0 ] && [ "$co" = "$sc" ] && [ "$fb" = 0 ]
 }
 
-torture() {
-	local ops=500 out
+# strace on the running smbd (-f follows the child the connection forks):
+# an 8 MiB put and get. strace 6.1 does not know recvfile, so it prints
+# syscall 474 as syscall_0x1da, whatever the -e filter. The payload must
+# be the sum of recvfile's returns for the WRITE and of sendfile's for
+# the READ; no read, readv, recvfrom or recvmsg may return 64 KiB or more.
+# sum_returns NAME: the positive returns of NAME in strace.out (in hex for
+# a call strace does not know)
+sum_returns() {
+	awk -v name="$1" '
+	function num(v,	  n, i) {
+		if (v !~ /^0x/)
+			return v + 0
+		for (i = 3; i <= length(v); i++)
+			n = n * 16 + index("0123456789abcdef", substr(v, i, 1)) - 1
+		return n
+	}
+	(index($0, name "(") || index($0, "<... " name " resumed>")) &&
+	$NF ~ /^(0x[0-9a-f]+|[0-9]+)$/ { s += num($NF) }
+	END { printf "%d\n", s }' "$D/strace.out"
+}
+
+strace_proof() {
+	local size=$((8 << 20)) st rf sf big
+	command -v strace > /dev/null || { echo "# no strace"; return 1; }
+	make_file "$D/data/traced" "$size" traced
+	strace -f -qq -e signal=none -o "$D/strace.out" \
+		-e trace=sendfile,read,readv,recvfrom,recvmsg -p "$SMBD_PID" &
+	st=$!
+	# strace prints nothing on attach: wait until it has stopped smbd once
+	sleep 2
+	(cd "$D/data" && smb - share -c 'put traced traced; get traced traced.back') | log
+	kill -INT "$st"
+	wait "$st"
+	# a call another process interrupts ends on a "<... NAME resumed>" line
+	rf=$(sum_returns 'syscall_0x1da')
+	sf=$(sum_returns 'sendfile')
+	big=$(awk '/(^|[ <])(read|readv|recvfrom|recvmsg)(\(| resumed)/ &&
+		   $NF ~ /^[0-9]+$/ && $NF >= 65536' "$D/strace.out" | wc -l)
+	grep -m 2 'syscall_0x1da(' "$D/strace.out" | log
+	grep -m 1 'sendfile(' "$D/strace.out" | log
+	echo "# strace: recvfile returned $rf bytes, sendfile $sf, read-type calls of 64 KiB or more: $big"
+	cmp "$D/data/traced" "$D/share/traced" && cmp "$D/data/traced" "$D/data/traced.back" &&
+	[ "$rf" = "$size" ] && [ "$sf" = "$size" ] && [ "$big" = 0 ]
+}
+
+# smbtorture_run SUITE SHARE: prints smbtorture's output, returns its status
+smbtorture_run() {
+	local ops=500
 	[ "$quick" = 1 ] && ops=100
-	out=$(cd "$D" && TMPDIR=$D timeout 900 smbtorture "//127.0.0.1/share" \
+	(cd "$D" && TMPDIR=$D timeout 900 smbtorture "//127.0.0.1/$2" \
 		-p "$PORT" -U "root%$PW" -s "$D/client.conf" --target=samba3 \
-		--num-ops=$ops smb2.rw 2>&1)
-	local rc=$?
+		--num-ops=$ops "$1" 2>&1)
+}
+
+torture() {	# torture SUITE: must pass whole on the module's share
+	local out rc
+	out=$(smbtorture_run "$1" share)
+	rc=$?
 	printf '%s\n' "$out" | tail -n 15 | log
 	[ "$rc" = 0 ] && [[ "$out" != *failure:* ]]
+}
+
+# torture_like_stock SUITE: the suite on the share without the module, then
+# on the module's share. The shares have no streams module, so tests that
+# need one fail on both; every test that passes on the stock share must
+# pass with the module, and some must pass.
+torture_like_stock() {
+	local stock mod lost
+	stock=$(smbtorture_run "$1" stock)
+	mod=$(smbtorture_run "$1" share)
+	lost=$(comm -23 <(sed -n 's/^success: //p' <<< "$stock" | sort) \
+			<(sed -n 's/^success: //p' <<< "$mod" | sort))
+	echo "# $1: stock $(grep -c '^success:' <<< "$stock") passed," \
+	     "$(grep -c '^failure:' <<< "$stock") failed; with the module" \
+	     "$(grep -c '^success:' <<< "$mod") passed, $(grep -c '^failure:' <<< "$mod") failed"
+	grep '^failure:' <<< "$mod" | log
+	[ -n "$lost" ] && { echo "# passed on stock only:"; log <<< "$lost"; }
+	[ -z "$lost" ] && [ "$(grep -c '^success:' <<< "$mod")" -gt 0 ]
 }
 
 # One connection READs an 8 MiB file in a loop while another overwrites
@@ -252,7 +326,8 @@ read_vs_overwrite() {
 
 main() {
 	local sizes=(1 4095 65537 $((1 << 20)) $((8 << 20)) $((64 << 20)))
-	local total=$((${#sizes[@]} + 3 + 5))
+	local suites=(smb2.read smb2.compound smb2.compound_async)
+	local total=$((${#sizes[@]} + 3 + 6 + ${#suites[@]}))
 
 	echo "TAP version 13"
 	echo "1..$total"
@@ -277,7 +352,12 @@ main() {
 	check "signed connection: no recvfile path, data intact" signed_control
 	check "disk full: NT_STATUS_DISK_FULL, payload drained, connection in sync" \
 		disk_full_stays_in_sync
-	check "smbtorture smb2.rw" torture
+	check "strace: WRITE payload in recvfile (syscall 474), READ in sendfile" strace_proof
+	check "smbtorture smb2.rw" torture smb2.rw
+	for suite in "${suites[@]}"; do
+		check "smbtorture $suite: every test that passes on stock smbd passes" \
+			torture_like_stock "$suite"
+	done
 	check "READ racing an overwrite over veth with netem: old or new, never mixed" \
 		read_vs_overwrite
 
