@@ -149,7 +149,7 @@ start_smbd() {
 		smb - share -c 'ls' > /dev/null && return 0
 		sleep 0.3
 	done
-	cat "$D/smbd.out" | log
+	log < "$D/smbd.out"
 	return 1
 }
 

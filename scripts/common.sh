@@ -41,7 +41,7 @@ HOST_PKGS=(
 	"$BASE_PKG=$BASE_VERSION"
 	build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils rsync git
 	ccache python3 qemu-system-x86 busybox-static iproute2
-	liburing-dev gnuplot-nox socat xfsprogs e2fsprogs
+	liburing-dev gnuplot-nox socat xfsprogs e2fsprogs strace
 )
 
 # apt-cache madison's answer for the base package, as one string. Read

@@ -31,7 +31,7 @@ if [ "$xfer" = 0 ]; then
 	# boot (samba/guest-smb-bench.sh).
 	[ "$build" = 0 ] || "$TOP/scripts/samba-build.sh"
 	mkdir -p "$BUILD/bench"
-	"$TOP/scripts/vm-run.sh" --name smb-bench --timeout 3600 -- \
+	"$TOP/scripts/vm-run.sh" --name smb-bench --timeout 3600 --nic-pair -- \
 		sh -c "samba/guest-smb-bench.sh ${DEMO_SMB_MIB:-64} ${DEMO_SMB_ROUNDS:-1} | tee \"\$VM_OUT/samba.txt\""
 	cp "$BUILD/vm/smb-bench/out/samba.txt" "$BUILD/bench/samba.txt"
 	echo
