@@ -6,21 +6,23 @@
 # build/series-out/, checks that it applies with git am to the pristine
 # base and runs checkpatch --strict on every patch.
 #
-#   scripts/export-series.sh [--build-each] [--build-configs] [-v N]
+#   scripts/export-series.sh [--build-each [--from N]] [--build-configs] [-v N]
 #
 # --build-each also builds the kernel (the test config, ccache, a separate
 # object directory) at every commit of the series, incrementally, and the
-# selftests at the commit that adds them: every step must build.
+# selftests at the commit that adds them: every step must build. --from N
+# starts at patch N (the ones before it unchanged since they last built).
 # --build-configs builds the whole series in the configurations the test
 # kernel does not cover and the stubs exist for: no networking at all
 # (CONFIG_NET=n) and networking without TCP/IP (CONFIG_INET=n).
 . "$(dirname "$0")/common.sh"
 
-build_each=0 build_configs=0 version=()
+build_each=0 build_configs=0 version=() from=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-each) build_each=1; shift ;;
 	--build-configs) build_configs=1; shift ;;
+	--from) from=$2; shift 2 ;;
 	-v) version=(-v "$2"); shift 2 ;;
 	*) die "unknown argument $1" ;;
 	esac
@@ -211,7 +213,10 @@ if [ "$build_each" = 1 ]; then
 	mkdir -p "$obj"
 	cp "$OBJ/.config" "$obj/.config"
 	export CCACHE_DIR=$BUILD/ccache
+	i=0
 	for c in $(git -C "$SER" rev-list --reverse base..HEAD); do
+		i=$((i + 1))
+		[ "$i" -ge "$from" ] || continue
 		s=$(git -C "$SER" log -1 --format=%s "$c")
 		git -C "$SER" checkout -q --detach "$c"
 		t0=$SECONDS
@@ -228,7 +233,7 @@ if [ "$build_each" = 1 ]; then
 				KHDR_INCLUDES="-isystem $obj/usr/include" OUTPUT="$obj/kselftest" \
 				> "$obj/selftests.log" 2>&1 || die "selftests do not build at: $s"
 		fi
-		say "builds ($((SECONDS - t0)) s): $s"
+		say "builds ($((SECONDS - t0)) s): $i $s"
 	done
 	git -C "$SER" checkout -q --detach "$(git -C "$SER" rev-list -1 HEAD)"
 fi
