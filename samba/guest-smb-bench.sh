@@ -13,6 +13,12 @@
 # data cost less than that, too little to tell).
 #
 #   samba/guest-smb-bench.sh [MiB per client] [rounds]
+#
+# SMB_BENCH_OPS (put get), SMB_BENCH_PATHS (loopback virtio-net) and
+# SMB_BENCH_FS (tmpfs xfs) pick a part of the table, e.g. the READ rows
+# through the NIC with more rounds:
+#   SMB_BENCH_OPS=get SMB_BENCH_PATHS=virtio-net SMB_BENCH_FS=tmpfs \
+#	scripts/vm-run.sh --nic-pair -- samba/guest-smb-bench.sh 64 5
 set -uo pipefail
 
 TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -75,9 +81,22 @@ measure_setup() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
 
+# the files the READ rows get, when no WRITE rows run before them
+seed_files() {
+	local share i
+	[[ " ${SMB_BENCH_OPS:-put get} " != *" put "* ]] || return 0
+	for share in stock share; do
+		for i in 1 2 3 4; do
+			[ -f "$D/$share/bench.$i" ] || cp "$D/data/bench.src" "$D/$share/bench.$i"
+		done
+	done
+}
+
 bench_rows() {	# bench_rows PATH FS NETNS
 	local path=$1 fs=$2 ns=$3 op clients share gib
-	for op in put get; do
+	[[ " ${SMB_BENCH_PATHS:-loopback virtio-net} " == *" $path "* ]] || return 0
+	[[ " ${SMB_BENCH_FS:-tmpfs xfs} " == *" $fs "* ]] || return 0
+	for op in ${SMB_BENCH_OPS:-put get}; do
 		for clients in 1 4; do
 			local -A m=() c=() net=()
 			gib=$(awk -v b=$((clients * MIB)) 'BEGIN { print b / 1024 }')
@@ -139,6 +158,7 @@ bench_main() {
 	make_file "$D/data/bench.src" $((MIB << 20)) bench
 	echo "# $(smbd --version); $MIB MiB per client in 8 MiB SMB2 requests, median of $ROUNDS"
 	measure_setup
+	seed_files
 	echo "| path | fs | op | clients | stock MB/s | netfile MB/s | ratio | stock smbd sys s/GiB | netfile sys s/GiB | ratio | ratio net of set-up |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	bench_rows loopback tmpfs -
@@ -154,6 +174,7 @@ bench_main() {
 		mkdir -p /tmp/xfs/share /tmp/xfs/stock
 		mount --bind /tmp/xfs/share "$D/share"
 		mount --bind /tmp/xfs/stock "$D/stock"
+		seed_files
 		bench_rows loopback xfs -
 		[ "$nic" = 0 ] || bench_rows virtio-net xfs smbn
 		umount "$D/share" "$D/stock" /tmp/xfs
