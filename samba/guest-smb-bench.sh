@@ -17,8 +17,8 @@
 # SMB_BENCH_OPS (put get), SMB_BENCH_PATHS (loopback virtio-net) and
 # SMB_BENCH_FS (tmpfs xfs) pick a part of the table, e.g. the READ rows
 # through the NIC with more rounds:
-#   SMB_BENCH_OPS=get SMB_BENCH_PATHS=virtio-net SMB_BENCH_FS=tmpfs \
-#	scripts/vm-run.sh --nic-pair -- samba/guest-smb-bench.sh 64 5
+#   scripts/vm-run.sh --nic-pair -- env SMB_BENCH_OPS=get \
+#	SMB_BENCH_PATHS=virtio-net SMB_BENCH_FS=tmpfs samba/guest-smb-bench.sh 64 5
 set -uo pipefail
 
 TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
