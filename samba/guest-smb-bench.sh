@@ -35,10 +35,20 @@ smbd_sys_ticks() {
 	awk '{ print $15 + $17 }' "/proc/$SMBD_PID/stat"
 }
 
+# Segments TCP has retransmitted so far, in the root netns and in @1 (or -).
+retrans_segs() {
+	local ns=$1
+	{
+		cat /proc/net/snmp
+		[ "$ns" = - ] || ip netns exec "$ns" cat /proc/net/snmp
+	} | awk '/^Tcp:/ && $13 ~ /^[0-9]+$/ { n += $13 } END { print n + 0 }'
+}
+
 # One run: @1 clients, op @2 (put|get|ls), share @3, client netns @4 (or -);
-# prints "MB/s sys_ticks".
+# prints "MB/s sys_ticks retransmitted_segments".
 run_once() {
-	local clients=$1 op=$2 share=$3 ns=$4 i t0 t1 s0 s1 pids=()
+	local clients=$1 op=$2 share=$3 ns=$4 i t0 t1 s0 s1 r0 r1 pids=()
+	r0=$(retrans_segs "$ns")
 	s0=$(smbd_sys_ticks)
 	t0=$(date +%s.%N)
 	for i in $(seq "$clients"); do
@@ -56,8 +66,10 @@ run_once() {
 	# a moment to reap them so that their time is counted
 	sleep 0.5
 	s1=$(smbd_sys_ticks)
+	r1=$(retrans_segs "$ns")
 	awk -v b=$((clients * MIB)) -v t0="$t0" -v t1="$t1" -v s=$((s1 - s0)) \
-		'BEGIN { printf "%.1f %d\n", b * 1.048576 / (t1 - t0), s }'
+		-v r=$((r1 - r0)) \
+		'BEGIN { printf "%.1f %d %d\n", b * 1.048576 / (t1 - t0), s, r }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -100,18 +112,30 @@ bench_rows() {	# bench_rows PATH FS NETNS
 		for clients in 1 4; do
 			local -A m=() c=() net=()
 			gib=$(awk -v b=$((clients * MIB)) 'BEGIN { print b / 1024 }')
-			for share in stock share; do
-				local runs=()
-				for _ in $(seq "$ROUNDS"); do
-					runs+=("$(run_once "$clients" "$op" "$share" "$ns")")
+			# rounds alternate which share goes first, so that drift
+			# over the run (the host's load, the page cache) is shared
+			local -A runs=()
+			local r first second
+			for r in $(seq "$ROUNDS"); do
+				first=stock second=share
+				[ $((r % 2)) = 1 ] || { first=share second=stock; }
+				for share in $first $second; do
+					runs[$share]+="$(run_once "$clients" "$op" "$share" "$ns")"$'\n'
 				done
+			done
+			local spread=""
+			for share in stock share; do
 				local ticks
-				ticks=$(printf '%s\n' "${runs[@]}" | cut -d' ' -f2 | median)
-				m[$share]=$(printf '%s\n' "${runs[@]}" | cut -d' ' -f1 | median)
+				ticks=$(printf '%s' "${runs[$share]}" | cut -d' ' -f2 | median)
+				m[$share]=$(printf '%s' "${runs[$share]}" | cut -d' ' -f1 | median)
 				c[$share]=$(awk -v t="$ticks" -v hz="$HZ" -v g="$gib" \
 					'BEGIN { printf "%.2f", t / hz / g }')
 				net[$share]=$((ticks - ${SETUP[$share.$clients]}))
+				spread+=$(printf '%s' "${runs[$share]}" | sort -n | awk -v s="$share" '
+					{ v[NR] = $1; r += $3 }
+					END { printf " %s %s-%s MB/s, %d retransmitted;", s, v[1], v[NR], r }')
 			done
+			SPREAD+=("# $path $fs $([ "$op" = put ] && echo WRITE || echo READ) $clients:${spread%;}")
 			# data that costs less than a connection: the difference
 			# is noise, print no ratio
 			local netratio=-
@@ -141,7 +165,8 @@ setup_nic() {
 	ip -n smbn link set eth1 mtu "$NIC_MTU" &&
 	ip -n smbn addr add 10.79.0.2/24 dev eth1 &&
 	ip -n smbn link set eth1 up &&
-	ip -n smbn link set lo up
+	ip -n smbn link set lo up &&
+	ip netns exec smbn sysctl -qw net.ipv4.tcp_no_metrics_save=1
 }
 
 bench_main() {
@@ -149,6 +174,9 @@ bench_main() {
 	# kernel messages (XFS mount notes) stay out of the table
 	dmesg -n 1
 	setup_dirs && write_conf && setup_veth || return 1
+	# every connection starts from the same TCP state: none inherits the
+	# ssthresh or RTT that the last run to the same address left behind
+	sysctl -qw net.ipv4.tcp_no_metrics_save=1
 	if setup_nic; then
 		nic=1
 		SMB_MORE_INTERFACES=10.79.0.1/24
@@ -161,6 +189,7 @@ bench_main() {
 	seed_files
 	echo "| path | fs | op | clients | stock MB/s | netfile MB/s | ratio | stock smbd sys s/GiB | netfile sys s/GiB | ratio | ratio net of set-up |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	SPREAD=()
 	bench_rows loopback tmpfs -
 	if [ "$nic" = 1 ]; then
 		bench_rows virtio-net tmpfs smbn
@@ -181,6 +210,9 @@ bench_main() {
 	else
 		echo "# no mkfs.xfs or scratch disk: XFS rows skipped"
 	fi
+	echo "# Spread over the rounds (lowest-highest throughput) and TCP segments"
+	echo "# retransmitted in all of them, per row and share:"
+	printf '%s\n' "${SPREAD[@]}"
 	echo "# netfile.stats: recvfile bytes $(stat_sum recvfile_bytes)," \
 	     "sendfile calls $(stat_sum sendfile_calls), completions $(stat_sum completions)," \
 	     "fallbacks $(stat_sum fallbacks)"
