@@ -107,12 +107,16 @@ static ssize_t recvfile_write(struct file *out, struct iov_iter *from,
  * Write one batch of queued socket data to @out at *@ppos (or its file
  * position) and consume what was written. Returns bytes moved, 0 at end of
  * stream, or -errno; sets *@short_write when the file took less than was
- * offered.
+ * offered. *@claimed says whether the caller holds the socket's claim:
+ * kept from one batch to the next, so that the bytes of one call are one
+ * run of the stream, and given up by a short write, by a collect that
+ * finds nothing or waits, or by the caller (tcp_recvfile_unclaim()).
  */
 static ssize_t recvfile_one_batch(struct sock *sk, struct file *out,
 				  loff_t *ppos, struct recvfile_batch *batch,
 				  size_t want, long *timeo, bool moved,
-				  unsigned int flags, bool *short_write)
+				  unsigned int flags, bool *short_write,
+				  bool *claimed)
 {
 	struct inode *inode = file_inode(out);
 	struct iov_iter from;
@@ -128,7 +132,9 @@ static ssize_t recvfile_one_batch(struct sock *sk, struct file *out,
 	lockdep_assert_not_held(&out->f_pos_lock);
 	lockdep_assert_not_held(&inode->i_sb->s_writers.rw_sem[SB_FREEZE_WRITE - 1]);
 	ret = tcp_recvfile_collect(sk, batch, min_t(size_t, want, RECVFILE_MAX_BATCH),
-				   timeo, moved, !(flags & RECVFILE_NOWAIT_DATA));
+				   timeo, moved, !(flags & RECVFILE_NOWAIT_DATA),
+				   *claimed);
+	*claimed = ret > 0;
 	if (ret <= 0)
 		return ret;
 
@@ -141,8 +147,11 @@ static ssize_t recvfile_one_batch(struct sock *sk, struct file *out,
 	lockdep_assert_not_held(&sk->sk_lock);
 	iov_iter_bvec(&from, ITER_SOURCE, batch->bvec, batch->nr_segs, batch->len);
 	written = recvfile_write(out, &from, ppos, flags & RECVFILE_NOWAIT_WRITE);
-	tcp_recvfile_consume(sk, batch->seq, written > 0 ? written : 0);
 	*short_write = written < (ssize_t)batch->len;
+	/* a short write ends the call: no need to keep the claim */
+	tcp_recvfile_consume(sk, batch->seq, written > 0 ? written : 0,
+			     !*short_write);
+	*claimed = !*short_write;
 	recvfile_batch_release(batch);
 	return written;
 }
@@ -202,8 +211,8 @@ static int recvfile_check_files(struct file *in, struct file *out,
 ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 		    size_t count, unsigned int flags)
 {
+	bool short_write = false, claimed = false, nonblock;
 	struct recvfile_batch *batch;
-	bool short_write = false, nonblock;
 	struct sock *sk;
 	size_t done = 0;
 	ssize_t ret;
@@ -234,7 +243,8 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 	timeo = sock_rcvtimeo(sk, nonblock);
 	while (done < count) {
 		ret = recvfile_one_batch(sk, out, ppos, batch, count - done,
-					 &timeo, done > 0, flags, &short_write);
+					 &timeo, done > 0, flags, &short_write,
+					 &claimed);
 		if (ret <= 0)
 			break;
 		done += ret;
@@ -244,6 +254,8 @@ ssize_t do_recvfile(struct file *in, struct file *out, loff_t *ppos,
 		if (!(flags & RECVFILE_WAITALL))
 			timeo = 0;
 	}
+	if (claimed)
+		tcp_recvfile_unclaim(sk);
 	kfree(batch);
 
 	if (done) {

@@ -69,8 +69,11 @@ static inline bool tcp_recvfile_supported(const struct sock *sk)
 }
 #endif
 int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
-			 size_t max, long *timeo, bool moved, bool wait_data);
-void tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len);
+			 size_t max, long *timeo, bool moved, bool wait_data,
+			 bool claimed);
+void tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len,
+			  bool keep_claim);
+void tcp_recvfile_unclaim(struct sock *sk);
 int tcp_recvfile_wait_claim(struct sock *sk, long *timeo);
 void recvfile_batch_release(struct recvfile_batch *batch);
 

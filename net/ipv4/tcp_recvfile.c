@@ -14,11 +14,13 @@
  * socket lock is not held, but the bytes they carried stay the same.
  *
  * One reader at a time: a successful collect sets SOCK_RCV_CLAIMED, and
- * the matching consume clears it. While it is set, tcp_recvmsg(),
+ * it stays set until the call gives it up: after its last batch, or
+ * before it sleeps for more data. While it is set, tcp_recvmsg(),
  * tcp_splice_read() and other recvfile callers wait for it (MSG_PEEK does
  * not), so the bytes a writer holds between collect and consume cannot
- * be read by anyone else, and consume always finds copied_seq where
- * collect left it.
+ * be read by anyone else, consume always finds copied_seq where collect
+ * left it, and the batches of one call that does not wait for data are
+ * one run of the stream, as the bytes of one read(2) are.
  */
 #include <linux/highmem.h>
 #include <linux/recvfile.h>
@@ -279,6 +281,32 @@ static int batch_collect_queued(struct sock *sk, struct recvfile_batch *b,
 	return b->len;
 }
 
+/*
+ * Readers that waited for the claim, and pollers (io_uring arms poll for
+ * POLLIN), look again. As sock_def_readable(), without SIGIO: no data
+ * arrived.
+ */
+static void tcp_recvfile_wake_readers(struct sock *sk)
+{
+	struct socket_wq *wq;
+
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_sync_poll(&wq->wait, EPOLLIN | EPOLLPRI |
+						EPOLLRDNORM | EPOLLRDBAND);
+	rcu_read_unlock();
+}
+
+/* Give up the claim and let the readers that wait for it look again. */
+static void tcp_recvfile_drop_claim(struct sock *sk)
+{
+	sock_owned_by_me(sk);
+	WARN_ON_ONCE(!sock_flag(sk, SOCK_RCV_CLAIMED));
+	sock_reset_flag(sk, SOCK_RCV_CLAIMED);
+	tcp_recvfile_wake_readers(sk);
+}
+
 /**
  * tcp_recvfile_wait_claim - wait until no recvfile holds the receive queue
  * @sk: TCP socket, locked by the caller
@@ -327,6 +355,9 @@ EXPORT_SYMBOL_GPL(tcp_recvfile_wait_claim);
  *	   and the call ends at an urgent mark
  * @wait_data: wait (up to @timeo) for data when none is queued; if false,
  *	       only for another reader's claim
+ * @claimed: the caller holds the claim, kept from its previous batch by
+ *	     tcp_recvfile_consume(); it is given up here if no bytes are
+ *	     collected, and before sleeping for data
  *
  * Waits with the socket's own machinery, holding no other lock, until data
  * is queued and no other recvfile holds the queue, then takes page
@@ -339,14 +370,16 @@ EXPORT_SYMBOL_GPL(tcp_recvfile_wait_claim);
  * Never returns 0 or an error while bytes it could read are queued,
  * except 0 at an urgent mark when @moved.
  *
- * Return: bytes collected, 0 at end of stream (or at a pending error or
- * an urgent mark when @moved), or -errno: -EAGAIN when nothing is queued
+ * Return: bytes collected (the caller holds the claim), 0 at end of
+ * stream (or at a pending error or an urgent mark when @moved), or
+ * -errno (the caller holds no claim then): -EAGAIN when nothing is queued
  * and @timeo ran out, -ERESTARTSYS or -EINTR on a signal, -ENOTCONN,
  * -EOPNOTSUPP if the socket stopped being one recvfile can read (a ULP
  * or sockmap was attached, TCP_REPAIR), or the socket's pending error.
  */
 int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
-			 size_t max, long *timeo, bool moved, bool wait_data)
+			 size_t max, long *timeo, bool moved, bool wait_data,
+			 bool claimed)
 {
 	bool at_mark;
 	int ret;
@@ -365,14 +398,27 @@ int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
 			ret = moved ? 0 : -EOPNOTSUPP;
 			break;
 		}
-		ret = tcp_recvfile_wait_claim(sk, timeo);
-		if (ret)
-			break;
+		if (!claimed) {
+			ret = tcp_recvfile_wait_claim(sk, timeo);
+			if (ret)
+				break;
+		}
 		ret = batch_collect_queued(sk, batch, max, moved, &at_mark);
-		if (ret > 0)
+		if (ret > 0 && !claimed) {
 			sock_set_flag(sk, SOCK_RCV_CLAIMED);
+			claimed = true;
+		}
 		if (ret || at_mark)
 			break;
+		/*
+		 * Nothing queued: the run of the stream this call moved ends
+		 * here. Never keep other readers waiting while the network
+		 * is waited for.
+		 */
+		if (claimed) {
+			tcp_recvfile_drop_claim(sk);
+			claimed = false;
+		}
 		if (sock_flag(sk, SOCK_DONE))
 			break;
 		if (sk->sk_err) {
@@ -395,6 +441,8 @@ int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
 		}
 		sk_wait_data(sk, timeo, NULL);
 	}
+	if (ret <= 0 && claimed)
+		tcp_recvfile_drop_claim(sk);
 	release_sock(sk);
 	return ret;
 }
@@ -433,46 +481,50 @@ static void tcp_recvfile_eat(struct sock *sk, size_t len)
 	}
 }
 
-/*
- * Readers that waited for the claim, and pollers (io_uring arms poll for
- * POLLIN), look again. As sock_def_readable(), without SIGIO: no data
- * arrived.
- */
-static void tcp_recvfile_wake_readers(struct sock *sk)
-{
-	struct socket_wq *wq;
-
-	rcu_read_lock();
-	wq = rcu_dereference(sk->sk_wq);
-	if (skwq_has_sleeper(wq))
-		wake_up_interruptible_sync_poll(&wq->wait, EPOLLIN | EPOLLPRI |
-						EPOLLRDNORM | EPOLLRDBAND);
-	rcu_read_unlock();
-}
-
 /**
  * tcp_recvfile_consume - consume bytes that were stored elsewhere
  * @sk: TCP socket
  * @seq: @batch->seq of the batch the bytes came from
  * @len: number of bytes from @seq on to consume, 0 if none were stored
+ * @keep_claim: the call goes on with another batch: keep the claim, so
+ *		that no other reader takes the bytes in between and the
+ *		call's bytes stay one run of the stream
  *
  * Advances the stream past @len bytes, frees the skbs they were in and
- * lets TCP open the window, as a read of @len bytes would, then gives up
- * the claim tcp_recvfile_collect() took and wakes the readers that wait
- * for it. If the socket was disconnected since the collect (connect()
- * with AF_UNSPEC), there is nothing left to consume.
+ * lets TCP open the window, as a read of @len bytes would. Unless
+ * @keep_claim, then gives up the claim tcp_recvfile_collect() took and
+ * wakes the readers that wait for it; a kept claim is given up by the
+ * next tcp_recvfile_collect() or tcp_recvfile_unclaim(). If the socket
+ * was disconnected since the collect (connect() with AF_UNSPEC), there is
+ * nothing left to consume.
  */
-void tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len)
+void tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len,
+			  bool keep_claim)
 {
 	lock_sock(sk);
 	WARN_ON_ONCE(!sock_flag(sk, SOCK_RCV_CLAIMED));
 	if (len && tcp_sk(sk)->copied_seq == seq)
 		tcp_recvfile_eat(sk, len);
-	sock_reset_flag(sk, SOCK_RCV_CLAIMED);
-	tcp_recvfile_wake_readers(sk);
+	if (!keep_claim)
+		tcp_recvfile_drop_claim(sk);
 	release_sock(sk);
 }
 EXPORT_SYMBOL_GPL(tcp_recvfile_consume);
+
+/**
+ * tcp_recvfile_unclaim - give up a claim kept by tcp_recvfile_consume()
+ * @sk: TCP socket
+ *
+ * Ends a call whose last consume kept the claim: the readers that wait
+ * for it look again.
+ */
+void tcp_recvfile_unclaim(struct sock *sk)
+{
+	lock_sock(sk);
+	tcp_recvfile_drop_claim(sk);
+	release_sock(sk);
+}
+EXPORT_SYMBOL_GPL(tcp_recvfile_unclaim);
 
 /**
  * recvfile_batch_release - drop the page references of a batch

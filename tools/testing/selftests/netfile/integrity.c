@@ -260,6 +260,8 @@ struct reader {
 	pthread_t thread;
 	enum api api;
 	bool use_fpos;		/* recvfile with a NULL offset */
+	bool spin;		/* read(2) reader: MSG_DONTWAIT, retried at once */
+	size_t max_len;		/* largest count asked for; 0: 256 KiB */
 	int sock, file;
 	struct chunk *chunks;
 	size_t nr, cap;
@@ -291,12 +293,13 @@ static void *reader_main(void *arg)
 	struct reader *r = arg;
 	unsigned int rnd = r->file * 7919;
 	loff_t off = 0;
-	char *buf = malloc(256 << 10);
+	size_t max_len = r->max_len ?: 256 << 10;
+	char *buf = malloc(max_len);
 
 	if (!buf)
 		abort();
 	for (;;) {
-		size_t len = 1 + rand_r(&rnd) % (256 << 10);
+		size_t len = 1 + rand_r(&rnd) % max_len;
 		loff_t before = off, pos_before = 0;
 		ssize_t n;
 
@@ -319,7 +322,9 @@ static void *reader_main(void *arg)
 			n = splice(r->sock, NULL, r->file, &off, len, 0);
 			break;
 		default:
-			n = read(r->sock, buf, len);
+			n = recv(r->sock, buf, len, r->spin ? MSG_DONTWAIT : 0);
+			if (n < 0 && r->spin && errno == EAGAIN)
+				continue;
 			if (n > 0 && pwrite(r->file, buf, n, off) != n)
 				abort();
 			if (n > 0)
@@ -499,6 +504,60 @@ TEST_F_TIMEOUT(conn, concurrent_readers_disjoint, 600)
 	size_t nr = 0, i;
 	uint64_t bytes = 0;
 
+	s.fd = self->client;
+	for (i = 0; i < 5; i++) {
+		r[i].sock = self->server;
+		r[i].file = netfile_tmpfile(NULL);
+		ASSERT_LE(0, r[i].file);
+		ASSERT_EQ(0, pthread_create(&r[i].thread, NULL, reader_main, &r[i]));
+	}
+	ASSERT_EQ(0, pthread_create(&s.thread, NULL, word_sender_main, &s));
+	pthread_join(s.thread, NULL);
+	for (i = 0; i < 5; i++) {
+		pthread_join(r[i].thread, NULL);
+		EXPECT_EQ(0, r[i].err[0]) TH_LOG("reader %zu: %s", i, r[i].err);
+		TH_LOG("reader %zu: %zu calls, %llu bytes", i, r[i].nr,
+		       (unsigned long long)r[i].bytes);
+		all = realloc(all, (nr + r[i].nr) * sizeof(*all));
+		ASSERT_NE(NULL, all);
+		memcpy(all + nr, r[i].chunks, r[i].nr * sizeof(*all));
+		nr += r[i].nr;
+		bytes += r[i].bytes;
+	}
+	EXPECT_EQ(s.total, bytes);
+	EXPECT_EQ(0, check_cover(_metadata, all, nr, s.total));
+	for (i = 0; i < 5; i++) {
+		close(r[i].file);
+		free(r[i].chunks);
+	}
+	free(all);
+}
+
+/*
+ * The bytes one call moves without waiting are one run of the stream, as
+ * one read(2)'s are, even when they take several batches (1 MiB or 64
+ * segments each) and other readers want the socket between them: two
+ * recvfile readers asking for up to 4 MiB at a time, a pipe-less splice,
+ * a read(2) reader asking for little and one that retries MSG_DONTWAIT
+ * at once, so that it tries the socket in every gap between two batches.
+ */
+TEST_F_TIMEOUT(conn, one_call_one_run_across_batches, 600)
+{
+	struct word_sender s = { .total = 48 << 20 };
+	struct reader r[5] = {
+		{ .api = API_RECVFILE, .max_len = 4 << 20 },
+		{ .api = API_RECVFILE, .max_len = 4 << 20 },
+		{ .api = API_SPLICE, .max_len = 4 << 20 },
+		{ .api = (enum api)-1, .max_len = 4 << 10 },
+		{ .api = (enum api)-1, .max_len = 4 << 10, .spin = true },
+	};
+	int rcvbuf = 8 << 20;
+	struct chunk *all = NULL;
+	size_t nr = 0, i;
+	uint64_t bytes = 0;
+
+	/* queue several batches' worth while a reader writes */
+	setsockopt(self->server, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	s.fd = self->client;
 	for (i = 0; i < 5; i++) {
 		r[i].sock = self->server;
