@@ -76,7 +76,7 @@ stat_sum() {
 
 setup_dirs() {
 	rm -rf "$D"
-	mkdir -p "$D"/{lock,state,cache,pid,private,ncalrpc,share,stock,tiny,vfs,data}
+	mkdir -p "$D"/{lock,state,cache,pid,private,ncalrpc,share,eqshare,stock,tiny,vfs,data}
 	mount -t tmpfs -o size=4m tmpfs "$D/tiny"
 	# smbd loads modules only from its vfs directory: lay a copy with
 	# ours over it (the root file system is read-only here)
@@ -114,6 +114,11 @@ write_conf() {
 	  path = $D/share
 	  read only = no
 	  vfs objects = netfile
+	[eqshare]
+	  path = $D/eqshare
+	  read only = no
+	  vfs objects = netfile
+	  netfile:io_uring = no
 	[tiny]
 	  path = $D/tiny
 	  read only = no
@@ -193,13 +198,17 @@ signed_control() {
 # connection ended), and WRITE payloads went through recvfile.
 counters() {
 	echo "# $(tail -n 3 "$D/lock/netfile.stats" 2>/dev/null | tr '\n' ' ')"
-	local rb sc co fb
+	local rb sc co fb us
 	rb=$(stat_sum recvfile_bytes)
 	sc=$(stat_sum sendfile_calls)
 	co=$(stat_sum completions)
 	fb=$(stat_sum fallbacks)
-	echo "# recvfile_bytes=$rb sendfile_calls=$sc completions=$co fallbacks=$fb"
-	[ "$rb" -gt $((64 << 20)) ] && [ "$sc" -gt 0 ] && [ "$co" = "$sc" ] && [ "$fb" = 0 ]
+	us=$(stat_sum uring_sends)
+	echo "# recvfile_bytes=$rb sendfile_calls=$sc completions=$co fallbacks=$fb uring_sends=$us"
+	# the eqshare round trip went through the error queue, the rest
+	# through io_uring
+	[ "$rb" -gt $((64 << 20)) ] && [ "$sc" -gt 0 ] && [ "$co" = "$sc" ] &&
+	[ "$fb" = 0 ] && [ "$us" -gt 0 ] && [ "$us" -lt "$sc" ]
 }
 
 # strace on the running smbd (-f follows the child the connection forks):
@@ -224,27 +233,48 @@ sum_returns() {
 }
 
 strace_proof() {
-	local size=$((8 << 20)) st rf sf big
+	local size=$((8 << 20)) st rf sf big ue ub0 ub us0 us
 	command -v strace > /dev/null || { echo "# no strace"; return 1; }
 	make_file "$D/data/traced" "$size" traced
+	cp "$D/data/traced" "$D/eqshare/traced"
+	ub0=$(stat_sum sendfile_bytes)
+	us0=$(stat_sum uring_sends)
 	strace -f -qq -e signal=none -o "$D/strace.out" \
-		-e trace=sendfile,read,readv,recvfrom,recvmsg -p "$SMBD_PID" &
+		-e trace=sendfile,read,readv,recvfrom,recvmsg,io_uring_enter \
+		-p "$SMBD_PID" &
 	st=$!
 	# strace prints nothing on attach: wait until it has stopped smbd once
 	sleep 2
+	# the WRITE, and a READ through io_uring (the default)
 	(cd "$D/data" && smb - share -c 'put traced traced; get traced traced.back') | log
+	# the connection's smbd appends its counters when it ends, after
+	# smbclient has gone: give it a moment
+	for _ in $(seq 50); do
+		ub=$(($(stat_sum sendfile_bytes) - ub0))
+		[ "$ub" -lt "$size" ] || break
+		sleep 0.1
+	done
+	us=$(($(stat_sum uring_sends) - us0))
+	# a READ through sendfile(2) and the error queue (netfile:io_uring = no)
+	(cd "$D/data" && smb - eqshare -c 'get traced traced.eq') | log
 	kill -INT "$st"
 	wait "$st"
 	# a call another process interrupts ends on a "<... NAME resumed>" line
 	rf=$(sum_returns 'syscall_0x1da')
 	sf=$(sum_returns 'sendfile')
+	ue=$(grep -c 'io_uring_enter(' "$D/strace.out")
 	big=$(awk '/(^|[ <])(read|readv|recvfrom|recvmsg)(\(| resumed)/ &&
 		   $NF ~ /^[0-9]+$/ && $NF >= 65536' "$D/strace.out" | wc -l)
 	grep -m 2 'syscall_0x1da(' "$D/strace.out" | log
+	grep -m 2 'io_uring_enter(' "$D/strace.out" | log
 	grep -m 1 'sendfile(' "$D/strace.out" | log
-	echo "# strace: recvfile returned $rf bytes, sendfile $sf, read-type calls of 64 KiB or more: $big"
+	echo "# strace: recvfile returned $rf bytes; io_uring READ: $ue io_uring_enter calls," \
+	     "module counted $ub bytes in $us splices; error-queue READ: sendfile returned $sf;" \
+	     "read-type calls of 64 KiB or more: $big"
 	cmp "$D/data/traced" "$D/share/traced" && cmp "$D/data/traced" "$D/data/traced.back" &&
-	[ "$rf" = "$size" ] && [ "$sf" = "$size" ] && [ "$big" = 0 ]
+	cmp "$D/data/traced" "$D/data/traced.eq" &&
+	[ "$rf" = "$size" ] && [ "$ub" = "$size" ] && [ "$us" -gt 0 ] && [ "$ue" -gt 0 ] &&
+	[ "$sf" = "$size" ] && [ "$big" = 0 ]
 }
 
 # smbtorture_run SUITE SHARE: prints smbtorture's output, returns its status
@@ -303,19 +333,19 @@ race_once() {	# race_once SHARE: prints the reader's lines, returns its status
 	return "$rc"
 }
 
-read_vs_overwrite() {
-	local a=$D/data/pat-a b=$D/data/pat-b out rc waits ctl
+read_vs_overwrite() {	# read_vs_overwrite SHARE
+	local share=$1 a=$D/data/pat-a b=$D/data/pat-b out rc waits ctl
 	make_file "$a" $((8 << 20)) pat-a
 	make_file "$b" $((8 << 20)) pat-b
 	waits=$(stat_sum write_waits)
 	tc qdisc add dev smbv0 root netem delay 20ms || return 1
-	out=$(race_once share)
+	out=$(race_once "$share")
 	rc=$?
 	# the control: the same race on the share without the module
 	ctl=$(race_once stock)
 	tc qdisc del dev smbv0 root
 	printf '%s\n' "$out" | log
-	echo "# with the module: $(grep -c ': old' <<< "$out") old," \
+	echo "# with the module ($share): $(grep -c ': old' <<< "$out") old," \
 	     "$(grep -c ': new' <<< "$out") new, $(grep -c MIXED <<< "$out") mixed;" \
 	     "writes that waited for an in-flight READ: $(($(stat_sum write_waits) - waits))"
 	echo "# control, stock smbd (same race, no module): $(grep -c ': old' <<< "$ctl") old," \
@@ -327,7 +357,7 @@ read_vs_overwrite() {
 main() {
 	local sizes=(1 4095 65537 $((1 << 20)) $((8 << 20)) $((64 << 20)))
 	local suites=(smb2.read smb2.compound smb2.compound_async)
-	local total=$((${#sizes[@]} + 3 + 6 + ${#suites[@]}))
+	local total=$((${#sizes[@]} + 4 + 7 + ${#suites[@]}))
 
 	echo "TAP version 13"
 	echo "1..$total"
@@ -348,18 +378,22 @@ main() {
 	check "put/get 1 MiB + 1 across a veth pair, byte-exact" roundtrip smbc $((1 << 20 | 1))
 	check "put/get 8 MiB to a share without the module (stock smbd)" \
 		roundtrip - $((8 << 20)) stock
-	check "WRITE payloads through recvfile(2), every sendfile() completed" counters
+	check "put/get 8 MiB, READ completions on the error queue (netfile:io_uring = no)" \
+		roundtrip smbc $((8 << 20)) eqshare
+	check "WRITE payloads through recvfile(2), every READ send completed, io_uring and error queue" counters
 	check "signed connection: no recvfile path, data intact" signed_control
 	check "disk full: NT_STATUS_DISK_FULL, payload drained, connection in sync" \
 		disk_full_stays_in_sync
-	check "strace: WRITE payload in recvfile (syscall 474), READ in sendfile" strace_proof
+	check "strace: WRITE payload in recvfile (syscall 474), READ in io_uring splices or sendfile" strace_proof
 	check "smbtorture smb2.rw" torture smb2.rw
 	for suite in "${suites[@]}"; do
 		check "smbtorture $suite: every test that passes on stock smbd passes" \
 			torture_like_stock "$suite"
 	done
 	check "READ racing an overwrite over veth with netem: old or new, never mixed" \
-		read_vs_overwrite
+		read_vs_overwrite share
+	check "the same race, READ completions on the error queue (netfile:io_uring = no)" \
+		read_vs_overwrite eqshare
 
 	kill "$SMBD_PID" 2> /dev/null
 	wait "$SMBD_PID" 2> /dev/null

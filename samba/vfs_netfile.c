@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /*
- * vfs_netfile: SMB2 WRITE payloads with recvfile(2), READs with sendfile(2)
- * and the after-ACK completion (SO_ZEROCOPY_SPLICE) of the netfile series.
+ * vfs_netfile: SMB2 WRITE payloads with recvfile(2), READs spliced from
+ * the page cache with the after-ACK completion of the netfile series.
  *
  *   vfs objects = netfile
  *   min receivefile size = 16384	# smbd leaves big WRITE payloads
@@ -18,12 +18,15 @@
  * that errno: smbd would call again after a positive short count and
  * then read the next request as payload.
  *
- * READ. sendfile_fn sends the header and the file range as smbd does, on
- * a socket with SO_ZEROCOPY_SPLICE set: each sendfile(2) call that sent
- * data gets a completion on the socket's error queue once TCP has
- * released the page-cache pages (after the ACK). Until then the range is
- * "in flight": a write to it would change what the client receives,
- * even on a retransmission.
+ * READ. sendfile_fn sends the header as smbd does and the file range
+ * with IORING_OP_SPLICE and SPLICE_F_NOTIF, each splice waited for: a
+ * second CQE says when TCP has released the page-cache pages (after the
+ * ACK). Until then the range is "in flight": a write to it would change
+ * what the client receives, even on a retransmission. Where io_uring
+ * cannot do that (disabled, an older kernel) or a share sets
+ * "netfile:io_uring = no", sendfile(2) sends on a socket with
+ * SO_ZEROCOPY_SPLICE set and the completion comes on the socket's error
+ * queue; that one makes smbd's socket report POLLERR until it is reaped.
  *
  * Ranges in flight, across smbd processes. Each in-flight READ holds a
  * shared OFD lock on a lock file in the lock directory (netfile.lock),
@@ -35,13 +38,15 @@
  * completions and releasing its own locks, so two smbds waiting for each
  * other still make progress. The lock file is separate from the data
  * files, so these locks never meet smbd's POSIX byte-range locks.
- * Completions are reaped after every send, before every write and, while
- * anything is in flight, from a tevent timer, so an idle connection
- * releases its ranges too.
+ * Completions are reaped after every send, before every write and from
+ * smbd's event loop (the ring's descriptor; a tevent timer for error
+ * queues while anything is in flight), so an idle connection releases
+ * its ranges too.
  *
  * If the kernel has no recvfile(2) (probed once: see the netfile
- * series' Documentation/filesystems/recvfile.rst) or the socket refuses
- * SO_ZEROCOPY_SPLICE, the module says so once in the log and passes the
+ * series' Documentation/filesystems/recvfile.rst), or neither completion
+ * is there (no SPLICE_F_NOTIF, and the socket refuses
+ * SO_ZEROCOPY_SPLICE), the module says so once in the log and passes the
  * call to the next module. Counters of what went where are logged at
  * level 1 when the connection ends and appended to netfile.stats in the
  * lock directory.
@@ -63,6 +68,7 @@
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <linux/errqueue.h>
+#include <liburing.h>
 #include <poll.h>
 
 #undef DBGC_CLASS
@@ -94,6 +100,10 @@ struct netfile_range {
 	struct netfile_range *prev, *next;
 	uint32_t last_id;	/* completes when every id up to it has */
 	int lockfd;		/* holds the shared lock; closed to release */
+	/* io_uring: the sender's reference plus one per notification due */
+	unsigned int refs;
+	int res;		/* the last splice's result CQE */
+	bool res_seen;
 };
 
 #define NETFILE_EARLY	64
@@ -117,6 +127,7 @@ struct netfile_counters {
 	uint64_t recvfile_calls, recvfile_bytes, drained;
 	uint64_t sendfile_calls, sendfile_bytes, completions;
 	uint64_t write_waits, fallbacks;
+	uint64_t uring_sends;	/* of sendfile_calls, through io_uring */
 };
 
 static struct netfile_sock *netfile_socks;
@@ -126,6 +137,7 @@ static struct netfile_counters netfile_n, netfile_logged;
 /* Per tree connect: the descriptor its synchronous writes lock with. */
 struct netfile_state {
 	int lockfd;
+	bool use_uring;		/* netfile:io_uring, yes by default */
 };
 
 /* ---- probing -------------------------------------------------------- */
@@ -299,26 +311,111 @@ static void netfile_reap(struct netfile_sock *ns)
 	netfile_release_done(ns);
 }
 
+/*
+ * READs through io_uring. One ring per smbd process; a READ sent with
+ * IORING_OP_SPLICE and SPLICE_F_NOTIF gets its completion as a second
+ * CQE (IORING_CQE_F_NOTIF) instead of on the socket's error queue. So
+ * smbd's socket never reports POLLERR for it: tevent takes POLLERR as an
+ * error on the connection's fde, keeps that mark for good, and from then
+ * on would not report the socket writable while smbd waits for nothing
+ * else (samba/README.md). The ring's descriptor is in smbd's event loop,
+ * so a range is released as soon as its notification is posted.
+ */
+#ifndef SPLICE_F_NOTIF
+#define SPLICE_F_NOTIF		(1U << 30)	/* <linux/io_uring.h>, netfile */
+#endif
+#define NETFILE_URING_ENTRIES	16
+#define NETFILE_URING_PROBE	0	/* user_data of the probe, no range */
+
+static struct {
+	struct io_uring ring;
+	pid_t pid;		/* the process that set the ring up */
+	int usable;		/* -1 not tried yet, 0 no, 1 yes */
+	struct tevent_fd *fde;
+	struct netfile_range *inflight;
+} netfile_uring = { .usable = -1 };
+
+/* Drop a reference; the last one releases the range. */
+static void netfile_uring_put(struct netfile_range *r)
+{
+	if (--r->refs > 0)
+		return;
+	DLIST_REMOVE(netfile_uring.inflight, r);
+	close(r->lockfd);
+	TALLOC_FREE(r);
+}
+
+static void netfile_uring_cqe(const struct io_uring_cqe *cqe)
+{
+	struct netfile_range *r = io_uring_cqe_get_data(cqe);
+
+	if (cqe->user_data == NETFILE_URING_PROBE)
+		return;
+	if (cqe->flags & IORING_CQE_F_NOTIF) {
+		netfile_n.completions++;
+		netfile_uring_put(r);
+		return;
+	}
+	r->res = cqe->res;
+	r->res_seen = true;
+	if (cqe->flags & IORING_CQE_F_MORE) {
+		netfile_n.sendfile_calls++;
+		netfile_n.uring_sends++;
+	} else {
+		/* rejected at prep: no notification follows */
+		netfile_uring_put(r);
+	}
+}
+
+/* Handle every CQE posted so far, without a system call. */
+static void netfile_uring_reap(void)
+{
+	struct io_uring_cqe *cqe;
+
+	if (netfile_uring.usable != 1 || netfile_uring.pid != getpid())
+		return;
+	while (io_uring_peek_cqe(&netfile_uring.ring, &cqe) == 0) {
+		netfile_uring_cqe(cqe);
+		io_uring_cqe_seen(&netfile_uring.ring, cqe);
+	}
+}
+
+static void netfile_uring_handler(struct tevent_context *ev,
+				  struct tevent_fd *fde, uint16_t flags,
+				  void *private_data)
+{
+	netfile_uring_reap();
+}
+
 static void netfile_reap_all(void)
 {
 	struct netfile_sock *ns;
 
+	netfile_uring_reap();
 	for (ns = netfile_socks; ns != NULL; ns = ns->next)
 		netfile_reap(ns);
 	netfile_arm_reaper();
 }
 
-/* Wait up to @msec for a completion on any socket with ranges in flight. */
+/*
+ * Wait up to @msec for a completion: a CQE on the ring, or one queued on
+ * any socket with ranges in flight.
+ */
 static void netfile_wait_some(int msec)
 {
-	struct pollfd pfd[8];
+	struct pollfd pfd[9];
 	struct netfile_sock *ns;
 	int n = 0;
 
-	for (ns = netfile_socks; ns != NULL && n < 8; ns = ns->next)
+	if (netfile_uring.inflight != NULL)
+		pfd[n++] = (struct pollfd) {
+			.fd = netfile_uring.ring.ring_fd,
+			.events = POLLIN,
+		};
+	for (ns = netfile_socks; ns != NULL && n < 9; ns = ns->next)
 		if (ns->inflight != NULL)
 			pfd[n++] = (struct pollfd) { .fd = ns->fd };
-	/* POLLERR when a completion is queued; else just sleep */
+	/* POLLIN: a CQE; POLLERR: a completion queued; else just sleep */
 	poll(pfd, n, msec);
 }
 
@@ -732,10 +829,14 @@ static ssize_t netfile_send_range(struct netfile_sock *ns, int fd,
 		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
 		    old_flags == -1) {
 			old_flags = fcntl(ns->fd, F_GETFL, 0);
-			if (set_blocking(ns->fd, true) == -1)
+			if (set_blocking(ns->fd, true) == -1) {
+				err = errno;
 				break;
+			}
 			continue;
 		}
+		if (w == -1)
+			err = errno;
 		if (w <= 0)
 			break;
 		ns->next_id++;
@@ -743,11 +844,226 @@ static ssize_t netfile_send_range(struct netfile_sock *ns, int fd,
 		netfile_n.sendfile_bytes += w;
 		left -= w;
 	}
-	err = errno;
-	ret = left == n ? -1 : (ssize_t)(hdr_len + n - left);
+	/* at end of file, a short count, as sys_sendfile() returns */
+	ret = left == n && err ? -1 : (ssize_t)(hdr_len + n - left);
 out:
 	if (old_flags != -1)
 		fcntl(ns->fd, F_SETFL, old_flags);
+	errno = err;
+	return ret;
+}
+
+/* ---- READ through io_uring ------------------------------------------ */
+
+/*
+ * Whether the kernel knows SPLICE_F_NOTIF: an unknown splice flag fails
+ * at prep (EINVAL), before any descriptor is looked at (EBADF here).
+ */
+static bool netfile_uring_probe(struct io_uring *ring)
+{
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	bool more;
+	int res;
+
+	io_uring_prep_splice(sqe, -1, 0, -1, -1, 1, SPLICE_F_NOTIF);
+	io_uring_sqe_set_data64(sqe, NETFILE_URING_PROBE);
+	if (io_uring_submit(ring) != 1 ||
+	    io_uring_wait_cqe_timeout(ring, &cqe, &ts) != 0)
+		return false;
+	res = cqe->res;
+	more = cqe->flags & IORING_CQE_F_MORE;
+	io_uring_cqe_seen(ring, cqe);
+	/* the probe's notification: nothing was sent, it comes at once */
+	if (more && io_uring_wait_cqe_timeout(ring, &cqe, &ts) == 0)
+		io_uring_cqe_seen(ring, cqe);
+	return res == -EBADF;
+}
+
+/*
+ * The ring of this process, set up on first use; false if the kernel
+ * has no io_uring (or it is disabled) or no SPLICE_F_NOTIF, said once.
+ * Only a connection's smbd sends, and it forks no further.
+ */
+static bool netfile_uring_get(void)
+{
+	int ret;
+
+	if (netfile_uring.usable >= 0)
+		return netfile_uring.usable == 1 &&
+		       netfile_uring.pid == getpid();
+	netfile_uring.usable = 0;
+	ret = io_uring_queue_init(NETFILE_URING_ENTRIES, &netfile_uring.ring,
+				  0);
+	if (ret < 0) {
+		DBG_ERR("netfile: no io_uring (%s): READs complete on the "
+			"socket's error queue\n", strerror(-ret));
+		return false;
+	}
+	/* a child smbd forks (a script, say) must not share the rings */
+	io_uring_ring_dontfork(&netfile_uring.ring);
+	if (!netfile_uring_probe(&netfile_uring.ring)) {
+		DBG_ERR("netfile: this kernel's io_uring has no "
+			"SPLICE_F_NOTIF: READs complete on the socket's "
+			"error queue\n");
+		goto out_exit;
+	}
+	netfile_uring.fde = tevent_add_fd(global_event_context(), NULL,
+					  netfile_uring.ring.ring_fd,
+					  TEVENT_FD_READ, netfile_uring_handler,
+					  NULL);
+	if (netfile_uring.fde == NULL)
+		goto out_exit;
+	netfile_uring.pid = getpid();
+	netfile_uring.usable = 1;
+	return true;
+out_exit:
+	io_uring_queue_exit(&netfile_uring.ring);
+	return false;
+}
+
+/*
+ * One IORING_OP_SPLICE of up to @len bytes of @fd from @offset to @sock,
+ * waited for: on a blocking socket the kernel waits for POLLOUT itself,
+ * as a blocking sendfile() would. Notifications of earlier READs that
+ * come meanwhile release their ranges. Returns the result CQE's res.
+ */
+static int netfile_uring_splice(struct netfile_range *r, int sock, int fd,
+				off_t offset, size_t len)
+{
+	struct io_uring *ring = &netfile_uring.ring;
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	/* every SQE is submitted before the next is taken: never NULL */
+	sqe = io_uring_get_sqe(ring);
+	if (sqe == NULL)
+		return -EBUSY;
+	io_uring_prep_splice(sqe, fd, offset, sock, -1,
+			     MIN(len, (size_t)INT_MAX & ~4095), SPLICE_F_NOTIF);
+	io_uring_sqe_set_data(sqe, r);
+	/*
+	 * The notification's reference. If submitting fails, it is kept:
+	 * the SQE is in the ring already and may still run.
+	 */
+	r->refs++;
+	r->res_seen = false;
+	do {
+		ret = io_uring_submit(ring);
+	} while (ret == -EINTR);
+	if (ret < 0)
+		return ret;
+	while (!r->res_seen) {
+		struct io_uring_cqe *cqe;
+
+		ret = io_uring_wait_cqe(ring, &cqe);
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0)
+			return ret;
+		netfile_uring_cqe(cqe);
+		io_uring_cqe_seen(ring, cqe);
+	}
+	return r->res;
+}
+
+/* As netfile_send_range(), through the ring. */
+static ssize_t netfile_uring_send_range(struct netfile_range *r, int sock,
+					int fd, const DATA_BLOB *hdr,
+					off_t offset, size_t n)
+{
+	size_t left = n, hdr_len = hdr ? hdr->length : 0;
+	int old_flags = -1, err = 0;
+	ssize_t ret;
+
+	if (hdr_len && !netfile_send_all(sock, hdr->data, hdr_len, MSG_MORE,
+					 &old_flags)) {
+		ret = -1;
+		err = errno;
+		goto out;
+	}
+	while (left > 0) {
+		int res = netfile_uring_splice(r, sock, fd, offset, left);
+
+		if (res == -EINTR)
+			continue;
+		/*
+		 * smbd's socket is non-blocking, and the splice then ends on
+		 * a full socket: make it blocking for the rest, as
+		 * sys_sendfile() does, and the kernel waits for POLLOUT.
+		 */
+		if (res == -EAGAIN && old_flags == -1) {
+			old_flags = fcntl(sock, F_GETFL, 0);
+			if (set_blocking(sock, true) == -1) {
+				err = errno;
+				break;
+			}
+			continue;
+		}
+		if (res < 0)
+			err = -res;
+		if (res <= 0)
+			break;
+		netfile_n.sendfile_bytes += res;
+		offset += res;
+		left -= res;
+	}
+	/* at end of file, a short count, as sys_sendfile() returns */
+	ret = left == n && err ? -1 : (ssize_t)(hdr_len + n - left);
+out:
+	if (old_flags != -1)
+		fcntl(sock, F_SETFL, old_flags);
+	errno = err;
+	return ret;
+}
+
+/* ---- READ: the entry point ------------------------------------------ */
+
+/* A range of @fsp, locked shared for a READ in flight; NULL if not. */
+static struct netfile_range *netfile_range_lock(TALLOC_CTX *mem_ctx,
+						files_struct *fsp,
+						off_t offset, size_t n)
+{
+	struct netfile_range *r = talloc_zero(mem_ctx, struct netfile_range);
+
+	if (r == NULL)
+		return NULL;
+	r->lockfd = netfile_open_lockfile();
+	if (r->lockfd == -1)
+		goto out_free;
+	if (netfile_lock(r->lockfd, F_RDLCK, fsp, offset, n) == -1)
+		goto out_close;
+	return r;
+out_close:
+	close(r->lockfd);
+out_free:
+	TALLOC_FREE(r);
+	return NULL;
+}
+
+static ssize_t netfile_uring_sendfile(vfs_handle_struct *handle, int tofd,
+				      files_struct *fromfsp,
+				      const DATA_BLOB *hdr, off_t offset,
+				      size_t n)
+{
+	struct netfile_range *r = netfile_range_lock(NULL, fromfsp, offset, n);
+	ssize_t ret;
+	int err;
+
+	if (r == NULL) {
+		netfile_n.fallbacks++;
+		return SMB_VFS_NEXT_SENDFILE(handle, tofd, fromfsp, hdr, offset,
+					     n);
+	}
+	/* the sender's reference: the range lives at least until we return */
+	r->refs = 1;
+	DLIST_ADD_END(netfile_uring.inflight, r);
+	ret = netfile_uring_send_range(r, tofd, fsp_get_io_fd(fromfsp), hdr,
+				       offset, n);
+	err = errno;
+	netfile_uring_put(r);
+	netfile_reap_all();
 	errno = err;
 	return ret;
 }
@@ -756,24 +1072,20 @@ static ssize_t netfile_sendfile(vfs_handle_struct *handle, int tofd,
 				files_struct *fromfsp, const DATA_BLOB *hdr,
 				off_t offset, size_t n)
 {
+	struct netfile_state *st;
 	struct netfile_range *r = NULL;
 	struct netfile_sock *ns;
 	uint32_t first;
 	ssize_t ret;
 	int err;
 
+	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
+	if (n > 0 && st->use_uring && netfile_uring_get())
+		return netfile_uring_sendfile(handle, tofd, fromfsp, hdr,
+					      offset, n);
 	ns = n > 0 ? netfile_sock_get(tofd) : NULL;
 	if (ns != NULL)
-		r = talloc_zero(ns, struct netfile_range);
-	if (r != NULL) {
-		r->lockfd = netfile_open_lockfile();
-		if (r->lockfd == -1 ||
-		    netfile_lock(r->lockfd, F_RDLCK, fromfsp, offset, n) == -1) {
-			if (r->lockfd != -1)
-				close(r->lockfd);
-			TALLOC_FREE(r);
-		}
-	}
+		r = netfile_range_lock(ns, fromfsp, offset, n);
 	if (r == NULL) {
 		netfile_n.fallbacks++;
 		return SMB_VFS_NEXT_SENDFILE(handle, tofd, fromfsp, hdr, offset,
@@ -812,25 +1124,28 @@ static void netfile_log_counters(void)
 	d.completions -= netfile_logged.completions;
 	d.write_waits -= netfile_logged.write_waits;
 	d.fallbacks -= netfile_logged.fallbacks;
+	d.uring_sends -= netfile_logged.uring_sends;
 	netfile_logged = netfile_n;
 
 	DBG_NOTICE("netfile: recvfile %" PRIu64 " calls %" PRIu64 " bytes, "
 		   "drained %" PRIu64 ", sendfile %" PRIu64 " calls %" PRIu64
 		   " bytes, completions %" PRIu64 ", write waits %" PRIu64
-		   ", fallbacks %" PRIu64 "\n", d.recvfile_calls,
-		   d.recvfile_bytes, d.drained, d.sendfile_calls,
-		   d.sendfile_bytes, d.completions, d.write_waits,
-		   d.fallbacks);
+		   ", fallbacks %" PRIu64 ", through io_uring %" PRIu64 "\n",
+		   d.recvfile_calls, d.recvfile_bytes, d.drained,
+		   d.sendfile_calls, d.sendfile_bytes, d.completions,
+		   d.write_waits, d.fallbacks, d.uring_sends);
 	path = lock_path(talloc_tos(), "netfile.stats");
 	f = path ? fopen(path, "a") : NULL;
 	if (f != NULL) {
 		fprintf(f, "pid=%d recvfile_calls=%" PRIu64 " recvfile_bytes=%"
 			PRIu64 " drained=%" PRIu64 " sendfile_calls=%" PRIu64
 			" sendfile_bytes=%" PRIu64 " completions=%" PRIu64
-			" write_waits=%" PRIu64 " fallbacks=%" PRIu64 "\n",
+			" write_waits=%" PRIu64 " fallbacks=%" PRIu64
+			" uring_sends=%" PRIu64 "\n",
 			(int)getpid(), d.recvfile_calls, d.recvfile_bytes,
 			d.drained, d.sendfile_calls, d.sendfile_bytes,
-			d.completions, d.write_waits, d.fallbacks);
+			d.completions, d.write_waits, d.fallbacks,
+			d.uring_sends);
 		fclose(f);
 	}
 	TALLOC_FREE(path);
@@ -851,7 +1166,7 @@ static void netfile_disconnect(vfs_handle_struct *handle)
 		for (ns = netfile_socks; ns != NULL; ns = ns->next)
 			if (ns->inflight != NULL)
 				break;
-		if (ns == NULL)
+		if (ns == NULL && netfile_uring.inflight == NULL)
 			break;
 		netfile_wait_some(NETFILE_WAIT_MSEC);
 	}
@@ -902,6 +1217,8 @@ static int netfile_connect(vfs_handle_struct *handle, const char *service,
 		return -1;
 	}
 	st->lockfd = netfile_open_lockfile();
+	st->use_uring = lp_parm_bool(SNUM(handle->conn), "netfile", "io_uring",
+				     true);
 	netfile_have_recvfile();
 	netfile_check_config(handle);
 	SMB_VFS_HANDLE_SET_DATA(handle, st, netfile_free_state,

@@ -103,23 +103,28 @@ configure_source() {
 		{ tail -20 "$LOGS/samba-configure.log"; die "Samba configure failed"; }
 }
 
-# Put the module into the tree's source3/modules, once.
+# Put the module into the tree's source3/modules, with its current build
+# rule (an older rule from the cache is replaced).
 add_module() {
 	local mod=$CACHE/src/source3/modules
 	cp "$TOP/samba/vfs_netfile.c" "$mod/vfs_netfile.c"
 	# what is built is this copy: record its hash, not the source's later
 	src_sum=$(sha256sum < "$mod/vfs_netfile.c")
-	[ -n "$(grep -F "'vfs_netfile'" "$mod/wscript_build" || true)" ] && return 0
-	cat >> "$mod/wscript_build" <<-'EOF'
-
+	awk '/^bld.SAMBA3_MODULE\(.vfs_netfile.,/ { skip = 1 }
+	     !skip { print }
+	     skip && /enabled=True\)/ { skip = 0 }' \
+		"$mod/wscript_build" > "$mod/wscript_build.new"
+	# liburing: configure found it (Debian builds vfs_io_uring with it)
+	cat >> "$mod/wscript_build.new" <<-'EOF'
 	bld.SAMBA3_MODULE('vfs_netfile',
 	                 subsystem='vfs',
 	                 source='vfs_netfile.c',
-	                 deps='samba-util',
+	                 deps='samba-util uring',
 	                 init_function='',
 	                 internal_module=False,
 	                 enabled=True)
 	EOF
+	mv "$mod/wscript_build.new" "$mod/wscript_build"
 }
 
 build_module() {
