@@ -487,33 +487,28 @@ static int check_cover(struct __test_metadata *_metadata, struct chunk *all,
 }
 
 /*
- * Five readers of one socket at once: two recvfile with an offset, one
- * recvfile at the file position, one pipe-less splice and one read(2).
- * Every byte is delivered once, to one reader, and every call's count
- * matches how far its offset moved.
+ * Run @nr readers of @sock against a sender of @total bytes on @client;
+ * every byte must reach exactly one reader, each call's bytes one run of
+ * the stream.
  */
-TEST_F_TIMEOUT(conn, concurrent_readers_disjoint, 600)
+static void run_readers(struct __test_metadata *_metadata, int client,
+			int sock, struct reader *r, size_t nr_readers,
+			uint64_t total)
 {
-	struct word_sender s = { .total = 24 << 20 };
-	struct reader r[5] = {
-		{ .api = API_RECVFILE }, { .api = API_RECVFILE },
-		{ .api = API_RECVFILE, .use_fpos = true },
-		{ .api = API_SPLICE }, { .api = (enum api)-1 },
-	};
+	struct word_sender s = { .fd = client, .total = total };
 	struct chunk *all = NULL;
 	size_t nr = 0, i;
 	uint64_t bytes = 0;
 
-	s.fd = self->client;
-	for (i = 0; i < 5; i++) {
-		r[i].sock = self->server;
+	for (i = 0; i < nr_readers; i++) {
+		r[i].sock = sock;
 		r[i].file = netfile_tmpfile(NULL);
 		ASSERT_LE(0, r[i].file);
 		ASSERT_EQ(0, pthread_create(&r[i].thread, NULL, reader_main, &r[i]));
 	}
 	ASSERT_EQ(0, pthread_create(&s.thread, NULL, word_sender_main, &s));
 	pthread_join(s.thread, NULL);
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < nr_readers; i++) {
 		pthread_join(r[i].thread, NULL);
 		EXPECT_EQ(0, r[i].err[0]) TH_LOG("reader %zu: %s", i, r[i].err);
 		TH_LOG("reader %zu: %zu calls, %llu bytes", i, r[i].nr,
@@ -524,13 +519,30 @@ TEST_F_TIMEOUT(conn, concurrent_readers_disjoint, 600)
 		nr += r[i].nr;
 		bytes += r[i].bytes;
 	}
-	EXPECT_EQ(s.total, bytes);
-	EXPECT_EQ(0, check_cover(_metadata, all, nr, s.total));
-	for (i = 0; i < 5; i++) {
+	EXPECT_EQ(total, bytes);
+	EXPECT_EQ(0, check_cover(_metadata, all, nr, total));
+	for (i = 0; i < nr_readers; i++) {
 		close(r[i].file);
 		free(r[i].chunks);
 	}
 	free(all);
+}
+
+/*
+ * Five readers of one socket at once: two recvfile with an offset, one
+ * recvfile at the file position, one pipe-less splice and one read(2).
+ * Every byte is delivered once, to one reader, and every call's count
+ * matches how far its offset moved.
+ */
+TEST_F_TIMEOUT(conn, concurrent_readers_disjoint, 600)
+{
+	struct reader r[5] = {
+		{ .api = API_RECVFILE }, { .api = API_RECVFILE },
+		{ .api = API_RECVFILE, .use_fpos = true },
+		{ .api = API_SPLICE }, { .api = (enum api)-1 },
+	};
+
+	run_readers(_metadata, self->client, self->server, r, 5, 24 << 20);
 }
 
 /*
@@ -543,7 +555,6 @@ TEST_F_TIMEOUT(conn, concurrent_readers_disjoint, 600)
  */
 TEST_F_TIMEOUT(conn, one_call_one_run_across_batches, 600)
 {
-	struct word_sender s = { .total = 48 << 20 };
 	struct reader r[5] = {
 		{ .api = API_RECVFILE, .max_len = 4 << 20 },
 		{ .api = API_RECVFILE, .max_len = 4 << 20 },
@@ -552,39 +563,11 @@ TEST_F_TIMEOUT(conn, one_call_one_run_across_batches, 600)
 		{ .api = (enum api)-1, .max_len = 4 << 10, .spin = true },
 	};
 	int rcvbuf = 8 << 20;
-	struct chunk *all = NULL;
-	size_t nr = 0, i;
-	uint64_t bytes = 0;
 
 	/* queue several batches' worth while a reader writes */
-	setsockopt(self->server, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	s.fd = self->client;
-	for (i = 0; i < 5; i++) {
-		r[i].sock = self->server;
-		r[i].file = netfile_tmpfile(NULL);
-		ASSERT_LE(0, r[i].file);
-		ASSERT_EQ(0, pthread_create(&r[i].thread, NULL, reader_main, &r[i]));
-	}
-	ASSERT_EQ(0, pthread_create(&s.thread, NULL, word_sender_main, &s));
-	pthread_join(s.thread, NULL);
-	for (i = 0; i < 5; i++) {
-		pthread_join(r[i].thread, NULL);
-		EXPECT_EQ(0, r[i].err[0]) TH_LOG("reader %zu: %s", i, r[i].err);
-		TH_LOG("reader %zu: %zu calls, %llu bytes", i, r[i].nr,
-		       (unsigned long long)r[i].bytes);
-		all = realloc(all, (nr + r[i].nr) * sizeof(*all));
-		ASSERT_NE(NULL, all);
-		memcpy(all + nr, r[i].chunks, r[i].nr * sizeof(*all));
-		nr += r[i].nr;
-		bytes += r[i].bytes;
-	}
-	EXPECT_EQ(s.total, bytes);
-	EXPECT_EQ(0, check_cover(_metadata, all, nr, s.total));
-	for (i = 0; i < 5; i++) {
-		close(r[i].file);
-		free(r[i].chunks);
-	}
-	free(all);
+	ASSERT_EQ(0, setsockopt(self->server, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+				sizeof(rcvbuf)));
+	run_readers(_metadata, self->client, self->server, r, 5, 48 << 20);
 }
 
 /*
