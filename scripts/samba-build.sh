@@ -23,7 +23,11 @@
 setup_only=0
 [ "${1:-}" = --setup-only ] && setup_only=1
 
-SAMBA_PKGS=(samba smbclient samba-testsuite python3-samba winbind libsmbclient)
+# samba-vfs-modules is only a Recommends of samba, and apt runs here
+# without them: it holds smbd's vfs directory, which the tests lay the
+# module into.
+SAMBA_PKGS=(samba samba-vfs-modules smbclient samba-testsuite python3-samba winbind
+	    libsmbclient)
 CACHE=${NETFILE_SAMBA_CACHE:-/var/cache/netfile-samba/${SAMBA_VERSION//[:+~]/_}}
 OUTDIR=$BUILD/samba
 # Debian's python, not one that PATH may put first (pyenv): waf needs its

@@ -170,4 +170,13 @@ ok=1
 	! grep -qF -- "install -y" "$stub/apt-get.calls" && ok=0
 result "host_setup stops before installing when the pin is gone" "$ok"
 
+# 11. The test summary: a suite that bailed out before its tests (a
+# fresh machine once ran the Samba suite without Samba's VFS directory)
+# counts every test it planned as failed, not as nothing.
+printf 'TAP version 13\n1..2\nok 1 a\nok 2 b\nTAP version 13\n1..3\nBail out! setup\n' \
+	> "$stub/bail.tap"
+out=$("$TOP/scripts/ktap-summary.py" "$stub/bail.tap" || true)
+result "test summary counts a bailed-out suite's planned tests as failed" \
+	"$([ "${out##*$'\n'}" = "2 passed, 3 failed, 0 skipped" ] && echo 0 || echo 1)"
+
 exit "$failed"
