@@ -148,9 +148,14 @@ static ssize_t recvfile_one_batch(struct sock *sk, struct file *out,
 	iov_iter_bvec(&from, ITER_SOURCE, batch->bvec, batch->nr_segs, batch->len);
 	written = recvfile_write(out, &from, ppos, flags & RECVFILE_NOWAIT_WRITE);
 	*short_write = written < (ssize_t)batch->len;
-	/* a short write ends the call: no need to keep the claim */
-	tcp_recvfile_consume(sk, batch->seq, written > 0 ? written : 0,
-			     !*short_write);
+	/*
+	 * A short write ends the call: no need to keep the claim. A socket
+	 * disconnected since the collect ends it too (the claim is gone):
+	 * what comes next belongs to another connection.
+	 */
+	if (!tcp_recvfile_consume(sk, batch->seq, written > 0 ? written : 0,
+				  !*short_write))
+		*short_write = true;
 	*claimed = !*short_write;
 	recvfile_batch_release(batch);
 	return written;

@@ -32,7 +32,9 @@ struct sock;
 #define RECVFILE_NOWAIT_WRITE	BIT(31)
 /*
  * Kernel-internal flag (io-wq): wait for another reader's claim on the
- * socket, which lasts one file write, but never for the network: -EAGAIN
+ * socket, which lasts while that reader's call moves queued bytes (one
+ * run of the stream, never a wait for the network), but never for the
+ * network itself: -EAGAIN
  * when nothing is queued, so that the request waits with poll instead.
  */
 #define RECVFILE_NOWAIT_DATA	BIT(30)
@@ -71,7 +73,7 @@ static inline bool tcp_recvfile_supported(const struct sock *sk)
 int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
 			 size_t max, long *timeo, bool moved, bool wait_data,
 			 bool claimed);
-void tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len,
+bool tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len,
 			  bool keep_claim);
 void tcp_recvfile_unclaim(struct sock *sk);
 int tcp_recvfile_wait_claim(struct sock *sk, long *timeo);

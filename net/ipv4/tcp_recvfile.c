@@ -439,7 +439,11 @@ int tcp_recvfile_collect(struct sock *sk, struct recvfile_batch *batch,
 			ret = sock_intr_errno(*timeo);
 			break;
 		}
-		sk_wait_data(sk, timeo, NULL);
+		/* -EPIPE: disconnected meanwhile, as tcp_recvmsg() ends */
+		if (sk_wait_data(sk, timeo, NULL) < 0) {
+			ret = moved ? 0 : -EPIPE;
+			break;
+		}
 	}
 	if (ret <= 0 && claimed)
 		tcp_recvfile_drop_claim(sk);
@@ -496,18 +500,25 @@ static void tcp_recvfile_eat(struct sock *sk, size_t len)
  * wakes the readers that wait for it; a kept claim is given up by the
  * next tcp_recvfile_collect() or tcp_recvfile_unclaim(). If the socket
  * was disconnected since the collect (connect() with AF_UNSPEC), there is
- * nothing left to consume.
+ * nothing left to consume, and the claim is given up in any case: the
+ * run of the stream the call was moving has ended.
+ *
+ * Return: false if the socket was disconnected since the collect.
  */
-void tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len,
+bool tcp_recvfile_consume(struct sock *sk, u32 seq, size_t len,
 			  bool keep_claim)
 {
+	bool same_stream;
+
 	lock_sock(sk);
 	WARN_ON_ONCE(!sock_flag(sk, SOCK_RCV_CLAIMED));
-	if (len && tcp_sk(sk)->copied_seq == seq)
+	same_stream = tcp_sk(sk)->copied_seq == seq;
+	if (len && same_stream)
 		tcp_recvfile_eat(sk, len);
-	if (!keep_claim)
+	if (!keep_claim || !same_stream)
 		tcp_recvfile_drop_claim(sk);
 	release_sock(sk);
+	return same_stream;
 }
 EXPORT_SYMBOL_GPL(tcp_recvfile_consume);
 

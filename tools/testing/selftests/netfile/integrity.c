@@ -1324,4 +1324,202 @@ TEST_F_TIMEOUT(frozen, worker_never_waits_for_the_network, 60)
 	close(tmp);
 }
 
+#define FROZEN_CLAIM_LEN	65536
+
+/*
+ * Queue FROZEN_CLAIM_LEN bytes of pattern @seed from @peer to @x->sock,
+ * freeze the filesystem and start @x: its recvfile collects them, holds
+ * the queue's claim and waits for the thaw to write them.
+ */
+static int claim_while_frozen(struct _test_data_frozen *self,
+			      struct frozen_reader *x, int peer, uint64_t seed)
+{
+	static char buf[FROZEN_CLAIM_LEN];
+
+	netfile_pattern_fill(buf, sizeof(buf), seed, 0);
+	if (send(peer, buf, sizeof(buf), 0) != sizeof(buf))
+		return -1;
+	usleep(100000);
+	if (ioctl(self->dir, FIFREEZE, 0))
+		return -1;
+	if (pthread_create(&x->thread, NULL, frozen_reader_main, x)) {
+		ioctl(self->dir, FITHAW, 0);
+		return -1;
+	}
+	usleep(300000);
+	return 0;
+}
+
+/*
+ * A recvfile holds the queue's claim while its write waits for the thaw.
+ * Adding the socket to a sockmap now would let a verdict program read,
+ * from softirq, the bytes the call is writing: EBUSY, as for a ULP. Once
+ * the call has ended the socket is taken as before.
+ */
+TEST_F_TIMEOUT(frozen, claimed_socket_refuses_sockmap, 60)
+{
+	struct frozen_reader x = { .sock = self->server, .file = self->file };
+	int ret;
+
+	ASSERT_EQ(0, claim_while_frozen(self, &x, self->client, 73));
+	ret = attach_sockmap(self->server);
+	if (!ret)
+		detach_sockmap(self->server);
+	else if (sockmap_fd >= 0)
+		close(sockmap_fd);
+	ASSERT_EQ(0, ioctl(self->dir, FITHAW, 0));
+	pthread_join(x.thread, NULL);
+	EXPECT_EQ(EBUSY, ret) TH_LOG("sockmap update while claimed: %s",
+				     ret ? strerror(ret) : "taken");
+	EXPECT_EQ(FROZEN_CLAIM_LEN, x.ret);
+	EXPECT_EQ(-1, netfile_file_check(self->file, 0, FROZEN_CLAIM_LEN, 73, 0));
+	EXPECT_EQ(0, attach_sockmap(self->server));
+	detach_sockmap(self->server);
+}
+
+/*
+ * The claim is a flag of the socket, and sk_clone_lock() copies the
+ * parent's flags. A socket disconnected (connect() AF_UNSPEC) and made to
+ * listen while a recvfile held the claim must not hand it to the sockets
+ * it accepts: nothing would ever clear it, and their readers would wait
+ * (or get EAGAIN) for good.
+ */
+TEST_F_TIMEOUT(frozen, accepted_socket_does_not_inherit_the_claim, 60)
+{
+	struct frozen_reader x = { .sock = self->client, .file = self->file };
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int peer, child, err = 0;
+	char got[2];
+	ssize_t n;
+
+	ASSERT_EQ(0, claim_while_frozen(self, &x, self->server, 74));
+
+	ASSERT_EQ(0, connect(self->client, &unspec, sizeof(unspec)));
+	ASSERT_EQ(0, listen(self->client, 1));
+	ASSERT_EQ(0, getsockname(self->client, (struct sockaddr *)&ss, &len));
+	peer = socket(ss.ss_family, SOCK_STREAM, 0);
+	ASSERT_LE(0, peer);
+	ASSERT_EQ(0, connect(peer, (struct sockaddr *)&ss, len));
+	child = accept(self->client, NULL, NULL);
+	ASSERT_LE(0, child);
+	ASSERT_EQ(2, send(peer, "ok", 2, 0));
+	usleep(100000);
+	n = recv(child, got, sizeof(got), MSG_DONTWAIT);
+	if (n < 0)
+		err = errno;
+
+	ASSERT_EQ(0, ioctl(self->dir, FITHAW, 0));
+	pthread_join(x.thread, NULL);
+	EXPECT_EQ(2, n) TH_LOG("recv on the accepted socket: %s",
+			       n < 0 ? strerror(err) : "short");
+	/* what the call collected before the disconnect reached the file */
+	EXPECT_EQ(FROZEN_CLAIM_LEN, x.ret);
+	EXPECT_EQ(-1, netfile_file_check(self->file, 0, FROZEN_CLAIM_LEN, 74, 0));
+	close(child);
+	close(peer);
+}
+
+static void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void *pinned_frozen_reader_main(void *arg)
+{
+	pin_to_cpu(1);
+	return frozen_reader_main(arg);
+}
+
+struct waitall_reader {
+	pthread_t thread;
+	int sock;
+	size_t len;
+	char *buf;
+	ssize_t ret;
+	bool done;
+};
+
+/* recv(MSG_WAITALL) at SCHED_IDLE, on the CPU the recvfile runs on. */
+static void *waitall_reader_main(void *arg)
+{
+	struct waitall_reader *w = arg;
+	struct sched_param sp = { 0 };
+
+	pin_to_cpu(1);
+	sched_setscheduler(0, SCHED_IDLE, &sp);
+	w->ret = recv(w->sock, w->buf, w->len, MSG_WAITALL);
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+#define WAITALL_PART	(32 << 10)
+
+/*
+ * A recv(MSG_WAITALL) has part of what it waits for and sleeps; a
+ * recvfile, woken by the same data, claims it first (it runs at normal
+ * priority on the reader's CPU, the reader at SCHED_IDLE) and waits for
+ * the thaw to write it. The recv must keep waiting, as it waits for data,
+ * and not return short: it then gets its first part and the part after
+ * the recvfile's, in stream order.
+ */
+TEST_F_TIMEOUT(frozen, waitall_recv_waits_for_a_claim, 60)
+{
+	struct frozen_reader x = { .sock = self->server, .file = self->file };
+	struct waitall_reader r = { .sock = self->server,
+				    .len = 2 * WAITALL_PART };
+	char buf[WAITALL_PART];
+	bool early;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs two CPUs");
+	r.buf = malloc(r.len);
+	ASSERT_NE(NULL, r.buf);
+	pin_to_cpu(0);
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, waitall_reader_main, &r));
+	netfile_pattern_fill(buf, WAITALL_PART, 75, 0);
+	ASSERT_EQ(WAITALL_PART, send(self->client, buf, WAITALL_PART, 0));
+	usleep(200000);
+	ASSERT_EQ(0, ioctl(self->dir, FIFREEZE, 0));
+	ASSERT_EQ(0, pthread_create(&x.thread, NULL, pinned_frozen_reader_main,
+				    &x));
+	usleep(200000);
+	netfile_pattern_fill(buf, WAITALL_PART, 75, WAITALL_PART);
+	ASSERT_EQ(WAITALL_PART, send(self->client, buf, WAITALL_PART, 0));
+	usleep(300000);
+	early = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
+	ASSERT_EQ(0, ioctl(self->dir, FITHAW, 0));
+
+	/*
+	 * The third part goes to whoever still waits: the recv, once the
+	 * recvfile has returned with the second (or, if the recv took the
+	 * first two, the recvfile).
+	 */
+	if (!early)
+		pthread_join(x.thread, NULL);
+	netfile_pattern_fill(buf, WAITALL_PART, 75, 2 * WAITALL_PART);
+	ASSERT_EQ(WAITALL_PART, send(self->client, buf, WAITALL_PART, 0));
+	if (early)
+		pthread_join(x.thread, NULL);
+	pthread_join(r.thread, NULL);
+	if (early && r.ret == 2 * WAITALL_PART)
+		SKIP(goto out, "the recv took the data before the recvfile");
+	EXPECT_FALSE(early) TH_LOG("recv(MSG_WAITALL) returned %zd of %zu while claimed",
+				   r.ret, r.len);
+	EXPECT_EQ(WAITALL_PART, x.ret);
+	EXPECT_EQ(-1, netfile_file_check(self->file, 0, WAITALL_PART, 75,
+					 WAITALL_PART));
+	EXPECT_EQ(2 * WAITALL_PART, r.ret);
+	EXPECT_EQ(-1, netfile_pattern_check(r.buf, WAITALL_PART, 75, 0));
+	EXPECT_EQ(-1, netfile_pattern_check(r.buf + WAITALL_PART, WAITALL_PART,
+					    75, 2 * WAITALL_PART));
+out:
+	free(r.buf);
+}
+
 TEST_HARNESS_MAIN
