@@ -214,8 +214,8 @@ bench_main() {
 	echo "# retransmitted in all of them, per row and share:"
 	printf '%s\n' "${SPREAD[@]}"
 	echo "# netfile.stats: recvfile bytes $(stat_sum recvfile_bytes)," \
-	     "sendfile calls $(stat_sum sendfile_calls), completions $(stat_sum completions)," \
-	     "fallbacks $(stat_sum fallbacks)"
+	     "sendfile calls $(stat_sum sendfile_calls) (through io_uring $(stat_sum uring_sends))," \
+	     "completions $(stat_sum completions), fallbacks $(stat_sum fallbacks)"
 	kill "$SMBD_PID"
 	wait "$SMBD_PID" 2> /dev/null
 	return 0

@@ -18,6 +18,11 @@
 #  - smbtorture smb2.rw; smb2.read, smb2.compound (WRITEs in compounds,
 #    which must not take the recvfile path) and smb2.compound_async, each
 #    compared with the same suite on the share without the module;
+#  - a guest connection (smbd acting as nobody): the module's lock file is
+#    still usable, so READs are protected and nothing falls back;
+#  - a WRITE whose range stays locked longer than "netfile:lock wait
+#    limit": NT_STATUS_IO_TIMEOUT, the payload drained, the connection in
+#    sync;
 #  - a READ racing an overwrite of the same range from another connection,
 #    with netem delay on the veth: the reader gets the old bytes or the new
 #    ones, never a mix.
@@ -30,6 +35,7 @@ VFSDIR=/usr/lib/x86_64-linux-gnu/samba/vfs
 D=/tmp/smb
 PORT=445
 PW=netfile
+LOCK_WAIT_LIMIT=15	# seconds (the module's default is 60)
 quick=0
 [ "${1:-}" = --quick ] && quick=1
 
@@ -71,12 +77,13 @@ stat_sum() {
 	local f=$1
 	[ -f "$D/lock/netfile.stats" ] || { echo 0; return; }
 	sed -n "s/.* $f=\([0-9]*\).*/\1/p" "$D/lock/netfile.stats" |
-		awk '{ s += $1 } END { print s + 0 }'
+		awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
 setup_dirs() {
 	rm -rf "$D"
-	mkdir -p "$D"/{lock,state,cache,pid,private,ncalrpc,share,eqshare,stock,tiny,vfs,data}
+	mkdir -p "$D"/{lock,state,cache,pid,private,ncalrpc,share,eqshare,stock,tiny,vfs,data,gshare}
+	chmod 1777 "$D/gshare"
 	mount -t tmpfs -o size=4m tmpfs "$D/tiny"
 	# smbd loads modules only from its vfs directory: lay a copy with
 	# ours over it (the root file system is read-only here)
@@ -110,6 +117,8 @@ write_conf() {
 	  use sendfile = yes
 	  aio read size = 0
 	  server multi channel support = no
+	  guest account = nobody
+	  netfile:lock wait limit = $LOCK_WAIT_LIMIT
 	[share]
 	  path = $D/share
 	  read only = no
@@ -119,6 +128,12 @@ write_conf() {
 	  read only = no
 	  vfs objects = netfile
 	  netfile:io_uring = no
+	[gshare]
+	  path = $D/gshare
+	  read only = no
+	  guest ok = yes
+	  guest only = yes
+	  vfs objects = netfile
 	[tiny]
 	  path = $D/tiny
 	  read only = no
@@ -180,6 +195,54 @@ disk_full_stays_in_sync() {
 	cmp "$D/data/small" "$D/data/small.back" &&
 	cmp "$D/data/small" "$D/tiny/small" &&
 	[ "$(stat_sum drained)" -gt 0 ]
+}
+
+# A guest connection: smbd acts as nobody when it serves it, and the
+# module opens a lock-file descriptor for every READ it protects.
+guest_user() {
+	local f=$D/data/guest fb0 co0 sc0 fb co sc out
+	fb0=$(stat_sum fallbacks) co0=$(stat_sum completions)
+	sc0=$(stat_sum sendfile_calls)
+	make_file "$f" $((8 << 20)) guest
+	out=$(cd "$D/data" && smbclient //127.0.0.1/gshare -p "$PORT" -N \
+		-s "$D/client.conf" -m SMB3 -c 'put guest; get guest guest.back' 2>&1)
+	printf '%s\n' "$out" | log
+	fb=$(($(stat_sum fallbacks) - fb0)) co=$(($(stat_sum completions) - co0))
+	sc=$(($(stat_sum sendfile_calls) - sc0))
+	echo "# as $(stat -c %U "$D/gshare/guest"): sendfile calls $sc, completions $co, fallbacks $fb"
+	cmp "$f" "$f.back" && cmp "$f" "$D/gshare/guest" &&
+	[ "$(stat -c %U "$D/gshare/guest")" = nobody ] &&
+	[ "$sc" -gt 0 ] && [ "$co" = "$sc" ] && [ "$fb" = 0 ] &&
+	[ -z "$(grep -h 'netfile: cannot open' "$D"/log.* 2> /dev/null || true)" ]
+}
+
+# Hold a POSIX lock on the whole lock file (it conflicts with the
+# module's OFD locks) for longer than the limit: the first WRITE gives up
+# with NT_STATUS_IO_TIMEOUT and its payload is drained; the next one, on
+# the same connection, goes through once the lock is gone.
+lock_wait_limit() {
+	local out t0 holder to0 to
+	to0=$(stat_sum wait_timeouts)
+	make_file "$D/data/lw1" $((1 << 20)) lw1
+	make_file "$D/data/lw2" 70000 lw2
+	rm -f "$D/locked"
+	python3 - "$D/lock/netfile.lock" "$D/locked" $((LOCK_WAIT_LIMIT + 6)) <<-'EOF' &
+	import fcntl, sys, time
+	f = open(sys.argv[1], "r+")
+	fcntl.lockf(f, fcntl.LOCK_EX)
+	open(sys.argv[2], "w").close()
+	time.sleep(float(sys.argv[3]))
+	EOF
+	holder=$!
+	for _ in $(seq 100); do [ -e "$D/locked" ] && break; sleep 0.1; done
+	t0=$(date +%s)
+	out=$(cd "$D/data" && smb - share -c 'put lw1; put lw2; get lw2 lw2.back')
+	wait "$holder"
+	printf '%s\n' "$out" | log
+	to=$(($(stat_sum wait_timeouts) - to0))
+	echo "# $(($(date +%s) - t0)) s, wait timeouts $to"
+	[[ "$out" == *NT_STATUS_IO_TIMEOUT* ]] && [ "$to" -ge 1 ] &&
+	cmp "$D/data/lw2" "$D/data/lw2.back" && cmp "$D/data/lw2" "$D/share/lw2"
 }
 
 # A signed connection must not take the recvfile path (smbd reads the
@@ -357,13 +420,13 @@ read_vs_overwrite() {	# read_vs_overwrite SHARE
 main() {
 	local sizes=(1 4095 65537 $((1 << 20)) $((8 << 20)) $((64 << 20)))
 	local suites=(smb2.read smb2.compound smb2.compound_async)
-	local total=$((${#sizes[@]} + 4 + 7 + ${#suites[@]}))
+	local total=$((${#sizes[@]} + 4 + 9 + ${#suites[@]}))
 
 	echo "TAP version 13"
 	echo "1..$total"
-	if [ ! -f "$SO" ] || ! command -v smbd > /dev/null; then
+	if [ ! -f "$SO" ] || ! command -v smbd > /dev/null || [ ! -d "$VFSDIR" ]; then
 		for _ in $(seq "$total"); do
-			not_ok "no $SO or no smbd: run scripts/samba-build.sh"
+			not_ok "no $SO, no smbd or no $VFSDIR (samba-vfs-modules): run scripts/samba-build.sh"
 		done
 		return 1
 	fi
@@ -384,6 +447,10 @@ main() {
 	check "signed connection: no recvfile path, data intact" signed_control
 	check "disk full: NT_STATUS_DISK_FULL, payload drained, connection in sync" \
 		disk_full_stays_in_sync
+	check "guest connection (smbd as nobody): READs locked and completed, no fallback" \
+		guest_user
+	check "WRITE held past netfile:lock wait limit: IO_TIMEOUT, drained, connection in sync" \
+		lock_wait_limit
 	check "strace: WRITE payload in recvfile (syscall 474), READ in io_uring splices or sendfile" strace_proof
 	check "smbtorture smb2.rw" torture smb2.rw
 	for suite in "${suites[@]}"; do

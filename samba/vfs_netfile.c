@@ -36,8 +36,11 @@
  * that sent that range has completed, in whichever smbd. Locks are never
  * waited for in fcntl(): a process that waits keeps reaping its own
  * completions and releasing its own locks, so two smbds waiting for each
- * other still make progress. The lock file is separate from the data
- * files, so these locks never meet smbd's POSIX byte-range locks.
+ * other still make progress; and no lock is held across a return to the
+ * event loop (async calls run synchronously here), since a waiter does
+ * not run it. A wait ends after "netfile:lock wait limit" seconds. The
+ * lock file is separate from the data files, so these locks never meet
+ * smbd's POSIX byte-range locks.
  * Completions are reaped after every send, before every write and from
  * smbd's event loop (the ring's descriptor; a tevent timer for error
  * queues while anything is in flight), so an idle connection releases
@@ -95,6 +98,15 @@
  */
 #define NETFILE_REAP_MSEC	20
 #define NETFILE_WAIT_MSEC	5
+/*
+ * How long a write waits for the READs in flight on its range (and a
+ * READ for a write in progress), "netfile:lock wait limit" in [global],
+ * in seconds, 0 for no limit. A client that stops ACKing keeps its READ
+ * in flight for as long as TCP probes its window: without a limit, every
+ * smbd that writes the range would stop serving its own client too.
+ */
+#define NETFILE_WAIT_LIMIT_SEC	60
+static int netfile_wait_limit_sec = NETFILE_WAIT_LIMIT_SEC;
 
 struct netfile_range {
 	struct netfile_range *prev, *next;
@@ -126,7 +138,7 @@ struct netfile_sock {
 struct netfile_counters {
 	uint64_t recvfile_calls, recvfile_bytes, drained;
 	uint64_t sendfile_calls, sendfile_bytes, completions;
-	uint64_t write_waits, fallbacks;
+	uint64_t write_waits, fallbacks, wait_timeouts;
 	uint64_t uring_sends;	/* of sendfile_calls, through io_uring */
 };
 
@@ -165,17 +177,26 @@ static bool netfile_have_recvfile(void)
 
 /* ---- the lock file -------------------------------------------------- */
 
+/*
+ * A new open file description of the lock file (OFD locks belong to it).
+ * As root: the file is root's, 0600, and smbd opens it for a READ or a
+ * write while it acts as the client's user.
+ */
 static int netfile_open_lockfile(void)
 {
 	char *path = lock_path(talloc_tos(), "netfile.lock");
-	int fd;
+	int fd, err;
 
 	if (path == NULL)
 		return -1;
+	become_root();
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	err = errno;
+	unbecome_root();
 	if (fd == -1)
-		DBG_ERR("netfile: cannot open %s: %s\n", path, strerror(errno));
+		DBG_ERR("netfile: cannot open %s: %s\n", path, strerror(err));
 	TALLOC_FREE(path);
+	errno = err;
 	return fd;
 }
 
@@ -278,7 +299,8 @@ static void netfile_release_done(struct netfile_sock *ns)
 		if (!netfile_id_before(r->last_id, ns->done))
 			continue;
 		DLIST_REMOVE(ns->inflight, r);
-		close(r->lockfd);
+		if (r->lockfd != -1)
+			close(r->lockfd);
 		TALLOC_FREE(r);
 	}
 }
@@ -419,6 +441,16 @@ static void netfile_wait_some(int msec)
 	poll(pfd, n, msec);
 }
 
+static bool netfile_waited_too_long(const struct timespec *start)
+{
+	struct timespec now;
+
+	if (netfile_wait_limit_sec <= 0)
+		return false;
+	clock_gettime_mono(&now);
+	return now.tv_sec - start->tv_sec >= netfile_wait_limit_sec;
+}
+
 /*
  * Take a lock on the range without waiting in fcntl(): retry while
  * reaping our own completions, so that a lock we hold ourselves (our own
@@ -428,6 +460,7 @@ static void netfile_wait_some(int msec)
 static int netfile_lock(int fd, short type, files_struct *fsp, off_t off,
 			size_t n)
 {
+	struct timespec start;
 	struct flock fl;
 	bool waited = false;
 
@@ -439,21 +472,35 @@ static int netfile_lock(int fd, short type, files_struct *fsp, off_t off,
 			break;
 		if (errno != EAGAIN && errno != EACCES)
 			return -1;
-		if (!waited && type == F_WRLCK)
-			netfile_n.write_waits++;
+		if (!waited) {
+			clock_gettime_mono(&start);
+			if (type == F_WRLCK)
+				netfile_n.write_waits++;
+		} else if (netfile_waited_too_long(&start)) {
+			netfile_n.wait_timeouts++;
+			DBG_ERR("netfile: a %s of %s waited %d s for its "
+				"range: giving up\n",
+				type == F_WRLCK ? "write" : "READ",
+				fsp_str_dbg(fsp), netfile_wait_limit_sec);
+			errno = ETIMEDOUT;
+			return -1;
+		}
 		waited = true;
 		netfile_wait_some(NETFILE_WAIT_MSEC);
 	}
 	return 0;
 }
 
+/* Release the range; errno is kept, for the result of the locked call. */
 static void netfile_unlock(int fd, files_struct *fsp, off_t off, size_t n)
 {
 	struct flock fl;
+	int err = errno;
 
 	netfile_lock_range(fsp, off, n, &fl);
 	fl.l_type = F_UNLCK;
 	fcntl(fd, F_OFD_SETLK, &fl);
+	errno = err;
 }
 
 /* ---- WRITE: recvfile ------------------------------------------------ */
@@ -581,8 +628,16 @@ static ssize_t netfile_recvfile(vfs_handle_struct *handle, int fromfd,
 	if (netfile_wpending.fsp != tofsp || netfile_wpending.next != offset ||
 	    netfile_wpending.end != (off_t)(offset + n)) {
 		netfile_wpending_end(st);
-		if (netfile_lock(st->lockfd, F_WRLCK, tofsp, offset, n) == -1)
+		if (netfile_lock(st->lockfd, F_WRLCK, tofsp, offset, n) == -1) {
+			/* refused: the payload still has to leave the socket */
+			err = errno;
+			if (!netfile_drain(fromfd, n))
+				DBG_WARNING("netfile: drain after %s failed\n",
+					    strerror(err));
+			netfile_n.drained += n;
+			errno = err;
 			return -1;
+		}
 		netfile_wpending.fsp = tofsp;
 		netfile_wpending.start = offset;
 		netfile_wpending.end = offset + n;
@@ -615,7 +670,6 @@ static ssize_t netfile_pwrite(vfs_handle_struct *handle, files_struct *fsp,
 {
 	struct netfile_state *st;
 	ssize_t ret;
-	int err;
 
 	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
 	if (st->lockfd == -1 || n == 0)
@@ -623,32 +677,73 @@ static ssize_t netfile_pwrite(vfs_handle_struct *handle, files_struct *fsp,
 	if (netfile_lock(st->lockfd, F_WRLCK, fsp, offset, n) == -1)
 		return -1;
 	ret = SMB_VFS_NEXT_PWRITE(handle, fsp, data, n, offset);
-	err = errno;
 	netfile_unlock(st->lockfd, fsp, offset, n);
-	errno = err;
 	return ret;
 }
 
 /*
- * Async reads and writes hold their lock (shared for a read, exclusive
- * for a write) on a descriptor of their own until the I/O is done, so a
- * READ served from a buffer is never half old and half new either.
+ * Writes that do not carry data still change it: a truncate drops (and
+ * zeroes the tail of) what lies beyond the new size, a punched hole
+ * reads as zeros. Both wait, as a write does, for READs in flight on
+ * what they change.
+ */
+#define NETFILE_TO_EOF	((size_t)1 << NETFILE_SLOT_BITS)
+
+static int netfile_ftruncate(vfs_handle_struct *handle, files_struct *fsp,
+			     off_t len)
+{
+	struct netfile_state *st;
+	int ret;
+
+	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
+	if (st->lockfd == -1 || len < 0)
+		return SMB_VFS_NEXT_FTRUNCATE(handle, fsp, len);
+	if (netfile_lock(st->lockfd, F_WRLCK, fsp, len, NETFILE_TO_EOF) == -1)
+		return -1;
+	ret = SMB_VFS_NEXT_FTRUNCATE(handle, fsp, len);
+	netfile_unlock(st->lockfd, fsp, len, NETFILE_TO_EOF);
+	return ret;
+}
+
+static int netfile_fallocate(vfs_handle_struct *handle, files_struct *fsp,
+			     uint32_t mode, off_t offset, off_t len)
+{
+	struct netfile_state *st;
+	int ret;
+
+	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
+	if (st->lockfd == -1 || !(mode & VFS_FALLOCATE_FL_PUNCH_HOLE) ||
+	    offset < 0 || len <= 0)
+		return SMB_VFS_NEXT_FALLOCATE(handle, fsp, mode, offset, len);
+	if (netfile_lock(st->lockfd, F_WRLCK, fsp, offset, len) == -1)
+		return -1;
+	ret = SMB_VFS_NEXT_FALLOCATE(handle, fsp, mode, offset, len);
+	netfile_unlock(st->lockfd, fsp, offset, len);
+	return ret;
+}
+
+/*
+ * Async reads and writes run here, synchronously, under their lock, and
+ * complete at once. A lock held across a return to the event loop (until
+ * a thread pool job is done) could be waited for by this same smbd in
+ * netfile_lock(), which does not run the event loop: the job's callback
+ * that would release it would never run. A client that sends a small
+ * WRITE (these go through pwrite_send) and then a READ of the same range
+ * would hang its connection. smbd comes here for WRITEs that do not
+ * reach recvfile (small, signed, encrypted, compounded) and, with
+ * "aio read size" set, for READs that do not reach sendfile: a
+ * page-cache copy each, with the lock that keeps a READ served from a
+ * buffer from being half old and half new.
  */
 struct netfile_io_state {
 	ssize_t ret;
 	struct vfs_aio_state aio_state;
-	int lockfd;
-	bool write;
 };
 
-static void netfile_io_done(struct tevent_req *subreq);
-
-static int netfile_io_state_destructor(struct netfile_io_state *s)
-{
-	if (s->lockfd != -1)
-		close(s->lockfd);
-	return 0;
-}
+static ssize_t netfile_pwrite(vfs_handle_struct *handle, files_struct *fsp,
+			      const void *data, size_t n, off_t offset);
+static ssize_t netfile_pread(vfs_handle_struct *handle, files_struct *fsp,
+			     void *data, size_t n, off_t offset);
 
 static struct tevent_req *netfile_io_send(vfs_handle_struct *handle,
 					  TALLOC_CTX *mem_ctx,
@@ -656,51 +751,24 @@ static struct tevent_req *netfile_io_send(vfs_handle_struct *handle,
 					  files_struct *fsp, void *data,
 					  size_t n, off_t offset, bool write)
 {
-	struct tevent_req *req, *subreq;
+	struct tevent_req *req;
 	struct netfile_io_state *state;
+	struct timespec start, end;
 
 	req = tevent_req_create(mem_ctx, &state, struct netfile_io_state);
 	if (req == NULL)
 		return NULL;
-	state->write = write;
-	state->lockfd = n > 0 ? netfile_open_lockfile() : -1;
-	talloc_set_destructor(state, netfile_io_state_destructor);
-	if (state->lockfd != -1 &&
-	    netfile_lock(state->lockfd, write ? F_WRLCK : F_RDLCK, fsp,
-			 offset, n) == -1) {
-		tevent_req_error(req, errno);
-		return tevent_req_post(req, ev);
-	}
+	clock_gettime_mono(&start);
 	if (write)
-		subreq = SMB_VFS_NEXT_PWRITE_SEND(state, ev, handle, fsp, data,
-						  n, offset);
+		state->ret = netfile_pwrite(handle, fsp, data, n, offset);
 	else
-		subreq = SMB_VFS_NEXT_PREAD_SEND(state, ev, handle, fsp, data,
-						 n, offset);
-	if (tevent_req_nomem(subreq, req))
-		return tevent_req_post(req, ev);
-	tevent_req_set_callback(subreq, netfile_io_done, req);
-	return req;
-}
-
-static void netfile_io_done(struct tevent_req *subreq)
-{
-	struct tevent_req *req = tevent_req_callback_data(subreq,
-							  struct tevent_req);
-	struct netfile_io_state *state =
-		tevent_req_data(req, struct netfile_io_state);
-
-	if (state->write)
-		state->ret = SMB_VFS_PWRITE_RECV(subreq, &state->aio_state);
-	else
-		state->ret = SMB_VFS_PREAD_RECV(subreq, &state->aio_state);
-	TALLOC_FREE(subreq);
-	/* the data is in the page cache (or the buffer): release the range */
-	if (state->lockfd != -1) {
-		close(state->lockfd);
-		state->lockfd = -1;
-	}
+		state->ret = netfile_pread(handle, fsp, data, n, offset);
+	if (state->ret == -1)
+		state->aio_state.error = errno;
+	clock_gettime_mono(&end);
+	state->aio_state.duration = nsec_time_diff(&end, &start);
 	tevent_req_done(req);
+	return tevent_req_post(req, ev);
 }
 
 static ssize_t netfile_io_recv(struct tevent_req *req,
@@ -741,7 +809,6 @@ static ssize_t netfile_pread(vfs_handle_struct *handle, files_struct *fsp,
 {
 	struct netfile_state *st;
 	ssize_t ret;
-	int err;
 
 	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
 	if (st->lockfd == -1 || n == 0)
@@ -749,9 +816,7 @@ static ssize_t netfile_pread(vfs_handle_struct *handle, files_struct *fsp,
 	if (netfile_lock(st->lockfd, F_RDLCK, fsp, offset, n) == -1)
 		return -1;
 	ret = SMB_VFS_NEXT_PREAD(handle, fsp, data, n, offset);
-	err = errno;
 	netfile_unlock(st->lockfd, fsp, offset, n);
-	errno = err;
 	return ret;
 }
 
@@ -804,6 +869,31 @@ static bool netfile_send_all(int sock, const uint8_t *p, size_t len,
 }
 
 /*
+ * What sendfile_fn returns after @sent of @n file bytes went out after a
+ * header of @hdr_len, with @err the error that ended the send (0: none,
+ * or end of file). As sys_sendfile(): a short count only at end of file.
+ * After an error, -1: smbd pads a short count with zeros and calls it a
+ * READ, and it ends the connection on -1, which is the only safe answer
+ * once part of the range went out. Before any of it, EINTR says "header
+ * sent, send the range yourself": smbd then copies it with pread (through
+ * this module's lock) and write. ENOSYS (with no header) makes it do the
+ * whole READ that way; with a header it would send the header again.
+ */
+static ssize_t netfile_send_result(size_t hdr_len, size_t n, size_t sent,
+				   int err)
+{
+	if (err == 0) {
+		errno = 0;
+		return hdr_len + sent;
+	}
+	if (sent == 0 && (err == ENOSYS || err == EINVAL ||
+			  err == EOPNOTSUPP || err == EBUSY))
+		err = hdr_len > 0 ? EINTR : ENOSYS;
+	errno = err;
+	return -1;
+}
+
+/*
  * sys_sendfile() with one completion id per sendfile() call that sent
  * data; returns what sys_sendfile() returns (header plus file bytes).
  */
@@ -844,8 +934,8 @@ static ssize_t netfile_send_range(struct netfile_sock *ns, int fd,
 		netfile_n.sendfile_bytes += w;
 		left -= w;
 	}
-	/* at end of file, a short count, as sys_sendfile() returns */
-	ret = left == n && err ? -1 : (ssize_t)(hdr_len + n - left);
+	ret = netfile_send_result(hdr_len, n, n - left, err);
+	err = errno;
 out:
 	if (old_flags != -1)
 		fcntl(ns->fd, F_SETFL, old_flags);
@@ -943,25 +1033,42 @@ static int netfile_uring_splice(struct netfile_range *r, int sock, int fd,
 	io_uring_prep_splice(sqe, fd, offset, sock, -1,
 			     MIN(len, (size_t)INT_MAX & ~4095), SPLICE_F_NOTIF);
 	io_uring_sqe_set_data(sqe, r);
-	/*
-	 * The notification's reference. If submitting fails, it is kept:
-	 * the SQE is in the ring already and may still run.
-	 */
+	/* the reference of the notification, or of the NOP below */
 	r->refs++;
 	r->res_seen = false;
 	do {
 		ret = io_uring_submit(ring);
 	} while (ret == -EINTR);
-	if (ret < 0)
-		return ret;
+	if (ret < 1) {
+		/*
+		 * Not taken (no memory for the request, a CQ overflow): the
+		 * SQE stays in the ring and the next submit would run it,
+		 * maybe after these descriptors were closed and reused.
+		 * Nothing reads the SQ until then (no SQPOLL), so make it a
+		 * NOP for this range: its CQE drops the reference.
+		 */
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, r);
+		DBG_WARNING("netfile: io_uring_submit: %s\n",
+			    strerror(ret < 0 ? -ret : EBUSY));
+		return -EBUSY;
+	}
 	while (!r->res_seen) {
 		struct io_uring_cqe *cqe;
 
 		ret = io_uring_wait_cqe(ring, &cqe);
 		if (ret == -EINTR)
 			continue;
-		if (ret < 0)
-			return ret;
+		if (ret < 0) {
+			/*
+			 * The splice may still be sending: no copy may follow
+			 * it on this socket, so not EINTR (smbd ends the
+			 * connection on EIO).
+			 */
+			DBG_ERR("netfile: io_uring_wait_cqe: %s\n",
+				strerror(-ret));
+			return -EIO;
+		}
 		netfile_uring_cqe(cqe);
 		io_uring_cqe_seen(ring, cqe);
 	}
@@ -1009,8 +1116,8 @@ static ssize_t netfile_uring_send_range(struct netfile_range *r, int sock,
 		offset += res;
 		left -= res;
 	}
-	/* at end of file, a short count, as sys_sendfile() returns */
-	ret = left == n && err ? -1 : (ssize_t)(hdr_len + n - left);
+	ret = netfile_send_result(hdr_len, n, n - left, err);
+	err = errno;
 out:
 	if (old_flags != -1)
 		fcntl(sock, F_SETFL, old_flags);
@@ -1084,19 +1191,32 @@ static ssize_t netfile_sendfile(vfs_handle_struct *handle, int tofd,
 		return netfile_uring_sendfile(handle, tofd, fromfsp, hdr,
 					      offset, n);
 	ns = n > 0 ? netfile_sock_get(tofd) : NULL;
-	if (ns != NULL)
-		r = netfile_range_lock(ns, fromfsp, offset, n);
-	if (r == NULL) {
+	if (ns == NULL) {
 		netfile_n.fallbacks++;
 		return SMB_VFS_NEXT_SENDFILE(handle, tofd, fromfsp, hdr, offset,
 					     n);
+	}
+	r = netfile_range_lock(ns, fromfsp, offset, n);
+	if (r == NULL) {
+		/*
+		 * Sent unprotected, as stock smbd would, but still counted:
+		 * every sendfile() on this socket uses up a completion id.
+		 */
+		netfile_n.fallbacks++;
+		r = talloc_zero(ns, struct netfile_range);
+		if (r == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		r->lockfd = -1;
 	}
 	first = ns->next_id;
 	ret = netfile_send_range(ns, fsp_get_io_fd(fromfsp), hdr, offset, n);
 	err = errno;
 	if (ns->next_id == first) {
 		/* nothing sent, no completion will come */
-		close(r->lockfd);
+		if (r->lockfd != -1)
+			close(r->lockfd);
 		TALLOC_FREE(r);
 	} else {
 		r->last_id = ns->next_id - 1;
@@ -1125,15 +1245,17 @@ static void netfile_log_counters(void)
 	d.write_waits -= netfile_logged.write_waits;
 	d.fallbacks -= netfile_logged.fallbacks;
 	d.uring_sends -= netfile_logged.uring_sends;
+	d.wait_timeouts -= netfile_logged.wait_timeouts;
 	netfile_logged = netfile_n;
 
 	DBG_NOTICE("netfile: recvfile %" PRIu64 " calls %" PRIu64 " bytes, "
 		   "drained %" PRIu64 ", sendfile %" PRIu64 " calls %" PRIu64
 		   " bytes, completions %" PRIu64 ", write waits %" PRIu64
-		   ", fallbacks %" PRIu64 ", through io_uring %" PRIu64 "\n",
+		   ", fallbacks %" PRIu64 ", through io_uring %" PRIu64
+		   ", wait timeouts %" PRIu64 "\n",
 		   d.recvfile_calls, d.recvfile_bytes, d.drained,
 		   d.sendfile_calls, d.sendfile_bytes, d.completions,
-		   d.write_waits, d.fallbacks, d.uring_sends);
+		   d.write_waits, d.fallbacks, d.uring_sends, d.wait_timeouts);
 	path = lock_path(talloc_tos(), "netfile.stats");
 	f = path ? fopen(path, "a") : NULL;
 	if (f != NULL) {
@@ -1141,11 +1263,11 @@ static void netfile_log_counters(void)
 			PRIu64 " drained=%" PRIu64 " sendfile_calls=%" PRIu64
 			" sendfile_bytes=%" PRIu64 " completions=%" PRIu64
 			" write_waits=%" PRIu64 " fallbacks=%" PRIu64
-			" uring_sends=%" PRIu64 "\n",
+			" uring_sends=%" PRIu64 " wait_timeouts=%" PRIu64 "\n",
 			(int)getpid(), d.recvfile_calls, d.recvfile_bytes,
 			d.drained, d.sendfile_calls, d.sendfile_bytes,
 			d.completions, d.write_waits, d.fallbacks,
-			d.uring_sends);
+			d.uring_sends, d.wait_timeouts);
 		fclose(f);
 	}
 	TALLOC_FREE(path);
@@ -1219,6 +1341,9 @@ static int netfile_connect(vfs_handle_struct *handle, const char *service,
 	st->lockfd = netfile_open_lockfile();
 	st->use_uring = lp_parm_bool(SNUM(handle->conn), "netfile", "io_uring",
 				     true);
+	netfile_wait_limit_sec = lp_parm_int(GLOBAL_SECTION_SNUM, "netfile",
+					     "lock wait limit",
+					     NETFILE_WAIT_LIMIT_SEC);
 	netfile_have_recvfile();
 	netfile_check_config(handle);
 	SMB_VFS_HANDLE_SET_DATA(handle, st, netfile_free_state,
@@ -1237,6 +1362,8 @@ static struct vfs_fn_pointers netfile_fns = {
 	.pwrite_fn = netfile_pwrite,
 	.pwrite_send_fn = netfile_pwrite_send,
 	.pwrite_recv_fn = netfile_io_recv,
+	.ftruncate_fn = netfile_ftruncate,
+	.fallocate_fn = netfile_fallocate,
 };
 
 /*
