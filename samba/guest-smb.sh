@@ -20,6 +20,8 @@
 #    compared with the same suite on the share without the module;
 #  - a guest connection (smbd acting as nobody): the module's lock file is
 #    still usable, so READs are protected and nothing falls back;
+#  - a server-side copy (scopy, smbtorture smb2.ioctl.copy_chunk_*) waits
+#    for a locked destination range as a WRITE does;
 #  - a WRITE whose range stays locked longer than "netfile:lock wait
 #    limit": NT_STATUS_IO_TIMEOUT, the payload drained, the connection in
 #    sync;
@@ -245,6 +247,44 @@ lock_wait_limit() {
 	cmp "$D/data/lw2" "$D/data/lw2.back" && cmp "$D/data/lw2" "$D/share/lw2"
 }
 
+# Server-side copy (smbclient scopy: FSCTL_SRV_COPYCHUNK, copy_file_range()
+# in smbd) into a file whose range is locked (a POSIX lock on the whole
+# lock file stands for a READ in flight) waits, as a WRITE does, then
+# copies byte-exact; the same copy on the share without the module does
+# not wait (the control).
+copy_waits() {	# copy_waits SHARE HOLD_SECONDS: prints the copy's seconds
+	local share=$1 hold=$2 holder t0 out
+	make_file "$D/$share/sc-src" $((3 << 20 | 5)) sc-src
+	rm -f "$D/$share/sc-dst"	# scopy creates it
+	rm -f "$D/locked"
+	python3 - "$D/lock/netfile.lock" "$D/locked" "$hold" <<-'EOF' &
+	import fcntl, sys, time
+	f = open(sys.argv[1], "r+")
+	fcntl.lockf(f, fcntl.LOCK_EX)
+	open(sys.argv[2], "w").close()
+	time.sleep(float(sys.argv[3]))
+	EOF
+	holder=$!
+	for _ in $(seq 100); do [ -e "$D/locked" ] && break; sleep 0.1; done
+	t0=$(date +%s)
+	out=$(smb - "$share" -c 'scopy sc-src sc-dst')
+	echo $(($(date +%s) - t0))
+	wait "$holder"
+	printf '%s\n' "$out" | log >&2
+	[[ "$out" != *NT_STATUS* ]] && cmp "$D/$share/sc-src" "$D/$share/sc-dst" >&2
+}
+
+server_side_copy() {
+	local c0 c mod ctl hold=5
+	c0=$(stat_sum copies)
+	mod=$(copy_waits share "$hold") || return 1
+	c=$(($(stat_sum copies) - c0))
+	ctl=$(copy_waits stock "$hold") || return 1
+	echo "# scopy with a READ's lock held for $hold s: $mod s with the module" \
+	     "(copies under the lock: $c), $ctl s on the share without it"
+	[ "$mod" -ge $((hold - 1)) ] && [ "$ctl" -lt $((hold - 1)) ] && [ "$c" -ge 1 ]
+}
+
 # A signed connection must not take the recvfile path (smbd reads the
 # whole PDU to check the signature).
 signed_control() {
@@ -419,8 +459,8 @@ read_vs_overwrite() {	# read_vs_overwrite SHARE
 
 main() {
 	local sizes=(1 4095 65537 $((1 << 20)) $((8 << 20)) $((64 << 20)))
-	local suites=(smb2.read smb2.compound smb2.compound_async)
-	local total=$((${#sizes[@]} + 4 + 9 + ${#suites[@]}))
+	local suites=(smb2.read smb2.compound smb2.compound_async 'smb2.ioctl.copy_chunk_*')
+	local total=$((${#sizes[@]} + 4 + 10 + ${#suites[@]}))
 
 	echo "TAP version 13"
 	echo "1..$total"
@@ -451,6 +491,8 @@ main() {
 		guest_user
 	check "WRITE held past netfile:lock wait limit: IO_TIMEOUT, drained, connection in sync" \
 		lock_wait_limit
+	check "server-side copy (scopy) waits for a READ's lock, then copies byte-exact" \
+		server_side_copy
 	check "strace: WRITE payload in recvfile (syscall 474), READ in io_uring splices or sendfile" strace_proof
 	check "smbtorture smb2.rw" torture smb2.rw
 	for suite in "${suites[@]}"; do

@@ -67,6 +67,7 @@
 #include "system/filesys.h"
 #include "lib/global_contexts.h"
 #include "lib/util/sys_rw.h"
+#include "lib/util/tevent_ntstatus.h"
 #include "lib/util/tevent_unix.h"
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
@@ -140,11 +141,14 @@ struct netfile_counters {
 	uint64_t sendfile_calls, sendfile_bytes, completions;
 	uint64_t write_waits, fallbacks, wait_timeouts;
 	uint64_t uring_sends;	/* of sendfile_calls, through io_uring */
+	uint64_t copies;	/* server-side copies, under their lock */
 };
 
 static struct netfile_sock *netfile_socks;
 static struct tevent_timer *netfile_reaper_te;
 static struct netfile_counters netfile_n, netfile_logged;
+/* the lock-file range a server-side copy of this smbd holds (l_len 0: none) */
+static struct flock netfile_copy_lock;
 
 /* Per tree connect: the descriptor its synchronous writes lock with. */
 struct netfile_state {
@@ -723,6 +727,120 @@ static int netfile_fallocate(vfs_handle_struct *handle, files_struct *fsp,
 }
 
 /*
+ * Server-side copy (FSCTL_SRV_COPYCHUNK): vfs_default copies a chunk with
+ * copy_file_range() inside its send function, and only when it cannot
+ * (the same file with overlapping ranges, EXDEV, ...) through
+ * pread_send/pwrite_send, which come back up through this module and
+ * take their own locks. copy_file_range() writes the page cache behind
+ * the module's back, so the whole send call runs under the exclusive
+ * lock on the destination range: it waits for READs of the range in
+ * flight, as a WRITE does. The lock is dropped when the call returns,
+ * before smbd's event loop runs again (see netfile_io_send()).
+ *
+ * The fallback's first read of the source runs inside the call; when the
+ * source is the destination file (or its lock place collides with the
+ * destination's), its shared lock would meet the exclusive one this smbd
+ * holds: on the same description of the lock file it would turn it into
+ * a shared lock and then drop it, on another share's it would wait for
+ * it in vain. netfile_copying_into() lets that read through unlocked: a
+ * pread into smbd's buffer is not a READ in flight.
+ */
+struct netfile_copy_state {
+	vfs_handle_struct *handle;
+	off_t copied;
+};
+
+static bool netfile_copying_into(files_struct *fsp, off_t off, size_t n)
+{
+	const struct flock *held = &netfile_copy_lock;
+	struct flock fl;
+
+	if (held->l_len == 0)
+		return false;
+	netfile_lock_range(fsp, off, n, &fl);
+	return fl.l_start < held->l_start + held->l_len &&
+	       held->l_start < fl.l_start + fl.l_len;
+}
+
+static void netfile_offload_write_done(struct tevent_req *subreq);
+
+static struct tevent_req *netfile_offload_write_send(
+	vfs_handle_struct *handle, TALLOC_CTX *mem_ctx,
+	struct tevent_context *ev, uint32_t fsctl, DATA_BLOB *token,
+	off_t transfer_offset, files_struct *dest_fsp, off_t dest_off,
+	off_t num)
+{
+	struct netfile_copy_state *state;
+	struct netfile_state *st;
+	struct tevent_req *req, *subreq;
+	bool locked = false;
+
+	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state,
+				return NULL);
+	req = tevent_req_create(mem_ctx, &state, struct netfile_copy_state);
+	if (req == NULL)
+		return NULL;
+	state->handle = handle;
+
+	if (st->lockfd != -1 && dest_off >= 0 && num > 0 &&
+	    netfile_copy_lock.l_len == 0) {
+		if (netfile_lock(st->lockfd, F_WRLCK, dest_fsp, dest_off,
+				 num) == -1) {
+			tevent_req_nterror(req, map_nt_error_from_unix(errno));
+			return tevent_req_post(req, ev);
+		}
+		locked = true;
+		netfile_lock_range(dest_fsp, dest_off, num, &netfile_copy_lock);
+		netfile_n.copies++;
+	}
+	subreq = SMB_VFS_NEXT_OFFLOAD_WRITE_SEND(handle, state, ev, fsctl,
+						 token, transfer_offset,
+						 dest_fsp, dest_off, num);
+	if (locked) {
+		netfile_copy_lock.l_len = 0;
+		netfile_unlock(st->lockfd, dest_fsp, dest_off, num);
+	}
+	if (tevent_req_nomem(subreq, req))
+		return tevent_req_post(req, ev);
+	tevent_req_set_callback(subreq, netfile_offload_write_done, req);
+	return req;
+}
+
+static void netfile_offload_write_done(struct tevent_req *subreq)
+{
+	struct tevent_req *req =
+		tevent_req_callback_data(subreq, struct tevent_req);
+	struct netfile_copy_state *state =
+		tevent_req_data(req, struct netfile_copy_state);
+	NTSTATUS status;
+
+	status = SMB_VFS_NEXT_OFFLOAD_WRITE_RECV(state->handle, subreq,
+						 &state->copied);
+	TALLOC_FREE(subreq);
+	if (tevent_req_nterror(req, status))
+		return;
+	tevent_req_done(req);
+}
+
+static NTSTATUS netfile_offload_write_recv(vfs_handle_struct *handle,
+					   struct tevent_req *req,
+					   off_t *copied)
+{
+	struct netfile_copy_state *state =
+		tevent_req_data(req, struct netfile_copy_state);
+	NTSTATUS status;
+
+	if (tevent_req_is_nterror(req, &status)) {
+		*copied = 0;
+		tevent_req_received(req);
+		return status;
+	}
+	*copied = state->copied;
+	tevent_req_received(req);
+	return NT_STATUS_OK;
+}
+
+/*
  * Async reads and writes run here, synchronously, under their lock, and
  * complete at once. A lock held across a return to the event loop (until
  * a thread pool job is done) could be waited for by this same smbd in
@@ -811,7 +929,7 @@ static ssize_t netfile_pread(vfs_handle_struct *handle, files_struct *fsp,
 	ssize_t ret;
 
 	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
-	if (st->lockfd == -1 || n == 0)
+	if (st->lockfd == -1 || n == 0 || netfile_copying_into(fsp, offset, n))
 		return SMB_VFS_NEXT_PREAD(handle, fsp, data, n, offset);
 	if (netfile_lock(st->lockfd, F_RDLCK, fsp, offset, n) == -1)
 		return -1;
@@ -1246,16 +1364,18 @@ static void netfile_log_counters(void)
 	d.fallbacks -= netfile_logged.fallbacks;
 	d.uring_sends -= netfile_logged.uring_sends;
 	d.wait_timeouts -= netfile_logged.wait_timeouts;
+	d.copies -= netfile_logged.copies;
 	netfile_logged = netfile_n;
 
 	DBG_NOTICE("netfile: recvfile %" PRIu64 " calls %" PRIu64 " bytes, "
 		   "drained %" PRIu64 ", sendfile %" PRIu64 " calls %" PRIu64
 		   " bytes, completions %" PRIu64 ", write waits %" PRIu64
 		   ", fallbacks %" PRIu64 ", through io_uring %" PRIu64
-		   ", wait timeouts %" PRIu64 "\n",
+		   ", wait timeouts %" PRIu64 ", copies %" PRIu64 "\n",
 		   d.recvfile_calls, d.recvfile_bytes, d.drained,
 		   d.sendfile_calls, d.sendfile_bytes, d.completions,
-		   d.write_waits, d.fallbacks, d.uring_sends, d.wait_timeouts);
+		   d.write_waits, d.fallbacks, d.uring_sends, d.wait_timeouts,
+		   d.copies);
 	path = lock_path(talloc_tos(), "netfile.stats");
 	f = path ? fopen(path, "a") : NULL;
 	if (f != NULL) {
@@ -1263,11 +1383,12 @@ static void netfile_log_counters(void)
 			PRIu64 " drained=%" PRIu64 " sendfile_calls=%" PRIu64
 			" sendfile_bytes=%" PRIu64 " completions=%" PRIu64
 			" write_waits=%" PRIu64 " fallbacks=%" PRIu64
-			" uring_sends=%" PRIu64 " wait_timeouts=%" PRIu64 "\n",
+			" uring_sends=%" PRIu64 " wait_timeouts=%" PRIu64
+			" copies=%" PRIu64 "\n",
 			(int)getpid(), d.recvfile_calls, d.recvfile_bytes,
 			d.drained, d.sendfile_calls, d.sendfile_bytes,
 			d.completions, d.write_waits, d.fallbacks,
-			d.uring_sends, d.wait_timeouts);
+			d.uring_sends, d.wait_timeouts, d.copies);
 		fclose(f);
 	}
 	TALLOC_FREE(path);
@@ -1364,6 +1485,8 @@ static struct vfs_fn_pointers netfile_fns = {
 	.pwrite_recv_fn = netfile_io_recv,
 	.ftruncate_fn = netfile_ftruncate,
 	.fallocate_fn = netfile_fallocate,
+	.offload_write_send_fn = netfile_offload_write_send,
+	.offload_write_recv_fn = netfile_offload_write_recv,
 };
 
 /*
