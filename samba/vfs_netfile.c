@@ -141,7 +141,7 @@ struct netfile_counters {
 	uint64_t sendfile_calls, sendfile_bytes, completions;
 	uint64_t write_waits, fallbacks, wait_timeouts;
 	uint64_t uring_sends;	/* of sendfile_calls, through io_uring */
-	uint64_t copies;	/* server-side copies, under their lock */
+	uint64_t copies;	/* server-side copies done under their lock */
 };
 
 static struct netfile_sock *netfile_socks;
@@ -737,29 +737,29 @@ static int netfile_fallocate(vfs_handle_struct *handle, files_struct *fsp,
  * flight, as a WRITE does. The lock is dropped when the call returns,
  * before smbd's event loop runs again (see netfile_io_send()).
  *
- * The fallback's first read of the source runs inside the call; when the
- * source is the destination file (or its lock place collides with the
- * destination's), its shared lock would meet the exclusive one this smbd
- * holds: on the same description of the lock file it would turn it into
- * a shared lock and then drop it, on another share's it would wait for
- * it in vain. netfile_copying_into() lets that read through unlocked: a
- * pread into smbd's buffer is not a READ in flight.
+ * The fallback's first read of the source runs inside the call, and it
+ * goes unlocked (netfile_copying()): a pread into smbd's buffer is not a
+ * READ in flight, and copy_file_range() does not lock the source either.
+ * Locked, it could wait with the destination held: for the exclusive
+ * lock of this very smbd when the source is the destination file (on
+ * the same lock-file description it would even turn that lock into a
+ * shared one and then drop it), or for another smbd that copies the
+ * other way round and waits for us.
+ *
+ * A copy of 0 bytes is one that vfs_fruit, above this module, turns into
+ * a whole-file copy (macOS copyfile): it is locked to the end of file.
+ * Modules that write data themselves (vfs_btrfs clones ranges) must come
+ * after this one in "vfs objects".
  */
 struct netfile_copy_state {
 	vfs_handle_struct *handle;
 	off_t copied;
+	bool locked;
 };
 
-static bool netfile_copying_into(files_struct *fsp, off_t off, size_t n)
+static bool netfile_copying(void)
 {
-	const struct flock *held = &netfile_copy_lock;
-	struct flock fl;
-
-	if (held->l_len == 0)
-		return false;
-	netfile_lock_range(fsp, off, n, &fl);
-	return fl.l_start < held->l_start + held->l_len &&
-	       held->l_start < fl.l_start + fl.l_len;
+	return netfile_copy_lock.l_len != 0;
 }
 
 static void netfile_offload_write_done(struct tevent_req *subreq);
@@ -773,7 +773,7 @@ static struct tevent_req *netfile_offload_write_send(
 	struct netfile_copy_state *state;
 	struct netfile_state *st;
 	struct tevent_req *req, *subreq;
-	bool locked = false;
+	size_t len;
 
 	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state,
 				return NULL);
@@ -782,23 +782,25 @@ static struct tevent_req *netfile_offload_write_send(
 		return NULL;
 	state->handle = handle;
 
-	if (st->lockfd != -1 && dest_off >= 0 && num > 0 &&
-	    netfile_copy_lock.l_len == 0) {
+	len = num > 0 ? (size_t)num : NETFILE_TO_EOF;
+	if (netfile_copying()) {
+		DBG_ERR("netfile: a copy into %s inside another copy: "
+			"not locked\n", fsp_str_dbg(dest_fsp));
+	} else if (st->lockfd != -1 && dest_off >= 0 && num >= 0) {
 		if (netfile_lock(st->lockfd, F_WRLCK, dest_fsp, dest_off,
-				 num) == -1) {
+				 len) == -1) {
 			tevent_req_nterror(req, map_nt_error_from_unix(errno));
 			return tevent_req_post(req, ev);
 		}
-		locked = true;
-		netfile_lock_range(dest_fsp, dest_off, num, &netfile_copy_lock);
-		netfile_n.copies++;
+		state->locked = true;
+		netfile_lock_range(dest_fsp, dest_off, len, &netfile_copy_lock);
 	}
 	subreq = SMB_VFS_NEXT_OFFLOAD_WRITE_SEND(handle, state, ev, fsctl,
 						 token, transfer_offset,
 						 dest_fsp, dest_off, num);
-	if (locked) {
+	if (state->locked) {
 		netfile_copy_lock.l_len = 0;
-		netfile_unlock(st->lockfd, dest_fsp, dest_off, num);
+		netfile_unlock(st->lockfd, dest_fsp, dest_off, len);
 	}
 	if (tevent_req_nomem(subreq, req))
 		return tevent_req_post(req, ev);
@@ -819,6 +821,8 @@ static void netfile_offload_write_done(struct tevent_req *subreq)
 	TALLOC_FREE(subreq);
 	if (tevent_req_nterror(req, status))
 		return;
+	if (state->locked)
+		netfile_n.copies++;
 	tevent_req_done(req);
 }
 
@@ -929,7 +933,7 @@ static ssize_t netfile_pread(vfs_handle_struct *handle, files_struct *fsp,
 	ssize_t ret;
 
 	SMB_VFS_HANDLE_GET_DATA(handle, st, struct netfile_state, return -1);
-	if (st->lockfd == -1 || n == 0 || netfile_copying_into(fsp, offset, n))
+	if (st->lockfd == -1 || n == 0 || netfile_copying())
 		return SMB_VFS_NEXT_PREAD(handle, fsp, data, n, offset);
 	if (netfile_lock(st->lockfd, F_RDLCK, fsp, offset, n) == -1)
 		return -1;
