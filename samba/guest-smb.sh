@@ -26,8 +26,8 @@
 #    limit": NT_STATUS_IO_TIMEOUT, the payload drained, the connection in
 #    sync;
 #  - a READ racing an overwrite of the same range from another connection,
-#    with netem delay on the veth: the reader gets the old bytes or the new
-#    ones, never a mix.
+#    with netem delay (and, once, loss: retransmissions) on the veth: the
+#    reader gets the old bytes or the new ones, never a mix.
 set -uo pipefail
 
 TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -436,12 +436,15 @@ race_once() {	# race_once SHARE: prints the reader's lines, returns its status
 	return "$rc"
 }
 
-read_vs_overwrite() {	# read_vs_overwrite SHARE
+read_vs_overwrite() {	# read_vs_overwrite SHARE [NETEM ARGS...]
 	local share=$1 a=$D/data/pat-a b=$D/data/pat-b out rc waits ctl
+	shift
+	[ $# -gt 0 ] || set -- delay 20ms
 	make_file "$a" $((8 << 20)) pat-a
 	make_file "$b" $((8 << 20)) pat-b
 	waits=$(stat_sum write_waits)
-	tc qdisc add dev smbv0 root netem delay 20ms || return 1
+	tc qdisc add dev smbv0 root netem "$@" || return 1
+	echo "# netem $*" 
 	out=$(race_once "$share")
 	rc=$?
 	# the control: the same race on the share without the module
@@ -460,7 +463,7 @@ read_vs_overwrite() {	# read_vs_overwrite SHARE
 main() {
 	local sizes=(1 4095 65537 $((1 << 20)) $((8 << 20)) $((64 << 20)))
 	local suites=(smb2.read smb2.compound smb2.compound_async 'smb2.ioctl.copy_chunk_*')
-	local total=$((${#sizes[@]} + 4 + 10 + ${#suites[@]}))
+	local total=$((${#sizes[@]} + 4 + 11 + ${#suites[@]}))
 
 	echo "TAP version 13"
 	echo "1..$total"
@@ -503,6 +506,8 @@ main() {
 		read_vs_overwrite share
 	check "the same race, READ completions on the error queue (netfile:io_uring = no)" \
 		read_vs_overwrite eqshare
+	check "the same race with netem loss: retransmitted READ bytes are never new" \
+		read_vs_overwrite share delay 2ms loss 1%
 
 	kill "$SMBD_PID" 2> /dev/null
 	wait "$SMBD_PID" 2> /dev/null
