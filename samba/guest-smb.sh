@@ -218,28 +218,37 @@ guest_user() {
 	[ -z "$(grep -h 'netfile: cannot open' "$D"/log.* 2> /dev/null || true)" ]
 }
 
-# Hold a POSIX lock on the whole lock file (it conflicts with the
-# module's OFD locks) for longer than the limit: the first WRITE gives up
-# with NT_STATUS_IO_TIMEOUT and its payload is drained; the next one, on
-# the same connection, goes through once the lock is gone.
-lock_wait_limit() {
-	local out t0 holder to0 to
-	to0=$(stat_sum wait_timeouts)
-	make_file "$D/data/lw1" $((1 << 20)) lw1
-	make_file "$D/data/lw2" 70000 lw2
+# Hold a POSIX lock on the whole lock file for @1 seconds, in the
+# background ($HOLDER); it conflicts with every OFD lock of the module, as
+# a READ in flight does with a write. Returns once the lock is held.
+hold_lockfile() {
 	rm -f "$D/locked"
-	python3 - "$D/lock/netfile.lock" "$D/locked" $((LOCK_WAIT_LIMIT + 6)) <<-'EOF' &
+	python3 - "$D/lock/netfile.lock" "$D/locked" "$1" <<-'EOF' &
 	import fcntl, sys, time
 	f = open(sys.argv[1], "r+")
 	fcntl.lockf(f, fcntl.LOCK_EX)
 	open(sys.argv[2], "w").close()
 	time.sleep(float(sys.argv[3]))
 	EOF
-	holder=$!
-	for _ in $(seq 100); do [ -e "$D/locked" ] && break; sleep 0.1; done
+	HOLDER=$!
+	for _ in $(seq 100); do [ -e "$D/locked" ] && return 0; sleep 0.1; done
+	kill "$HOLDER" 2> /dev/null
+	return 1
+}
+
+# Hold a POSIX lock on the whole lock file (it conflicts with the
+# module's OFD locks) for longer than the limit: the first WRITE gives up
+# with NT_STATUS_IO_TIMEOUT and its payload is drained; the next one, on
+# the same connection, goes through once the lock is gone.
+lock_wait_limit() {
+	local out t0 to0 to
+	to0=$(stat_sum wait_timeouts)
+	make_file "$D/data/lw1" $((1 << 20)) lw1
+	make_file "$D/data/lw2" 70000 lw2
+	hold_lockfile $((LOCK_WAIT_LIMIT + 6)) || return 1
 	t0=$(date +%s)
 	out=$(cd "$D/data" && smb - share -c 'put lw1; put lw2; get lw2 lw2.back')
-	wait "$holder"
+	wait "$HOLDER"
 	printf '%s\n' "$out" | log
 	to=$(($(stat_sum wait_timeouts) - to0))
 	echo "# $(($(date +%s) - t0)) s, wait timeouts $to"
@@ -253,23 +262,14 @@ lock_wait_limit() {
 # copies byte-exact; the same copy on the share without the module does
 # not wait (the control).
 copy_waits() {	# copy_waits SHARE HOLD_SECONDS: prints the copy's seconds
-	local share=$1 hold=$2 holder t0 out
+	local share=$1 hold=$2 t0 out
 	make_file "$D/$share/sc-src" $((3 << 20 | 5)) sc-src
 	rm -f "$D/$share/sc-dst"	# scopy creates it
-	rm -f "$D/locked"
-	python3 - "$D/lock/netfile.lock" "$D/locked" "$hold" <<-'EOF' &
-	import fcntl, sys, time
-	f = open(sys.argv[1], "r+")
-	fcntl.lockf(f, fcntl.LOCK_EX)
-	open(sys.argv[2], "w").close()
-	time.sleep(float(sys.argv[3]))
-	EOF
-	holder=$!
-	for _ in $(seq 100); do [ -e "$D/locked" ] && break; sleep 0.1; done
+	hold_lockfile "$hold" || return 1
 	t0=$(date +%s)
 	out=$(smb - "$share" -c 'scopy sc-src sc-dst')
 	echo $(($(date +%s) - t0))
-	wait "$holder"
+	wait "$HOLDER"
 	printf '%s\n' "$out" | log >&2
 	[[ "$out" != *NT_STATUS* ]] && cmp "$D/$share/sc-src" "$D/$share/sc-dst" >&2
 }
@@ -436,27 +436,39 @@ race_once() {	# race_once SHARE: prints the reader's lines, returns its status
 	return "$rc"
 }
 
+# TCP segments retransmitted so far (this network namespace: the server's).
+tcp_retrans() {
+	awk '$1 == "Tcp:" { if (!col) { for (i = 2; i <= NF; i++)
+		if ($i == "RetransSegs") col = i; next } print $col }' /proc/net/snmp
+}
+
 read_vs_overwrite() {	# read_vs_overwrite SHARE [NETEM ARGS...]
 	local share=$1 a=$D/data/pat-a b=$D/data/pat-b out rc waits ctl
+	local retrans0 retrans
 	shift
 	[ $# -gt 0 ] || set -- delay 20ms
 	make_file "$a" $((8 << 20)) pat-a
 	make_file "$b" $((8 << 20)) pat-b
 	waits=$(stat_sum write_waits)
 	tc qdisc add dev smbv0 root netem "$@" || return 1
-	echo "# netem $*" 
+	echo "# netem $*"
+	retrans0=$(tcp_retrans)
 	out=$(race_once "$share")
 	rc=$?
+	retrans=$(($(tcp_retrans) - retrans0))
 	# the control: the same race on the share without the module
 	ctl=$(race_once stock)
 	tc qdisc del dev smbv0 root
 	printf '%s\n' "$out" | log
 	echo "# with the module ($share): $(grep -c ': old' <<< "$out") old," \
 	     "$(grep -c ': new' <<< "$out") new, $(grep -c MIXED <<< "$out") mixed;" \
-	     "writes that waited for an in-flight READ: $(($(stat_sum write_waits) - waits))"
+	     "writes that waited for an in-flight READ: $(($(stat_sum write_waits) - waits));" \
+	     "TCP segments retransmitted: $retrans"
 	echo "# control, stock smbd (same race, no module): $(grep -c ': old' <<< "$ctl") old," \
 	     "$(grep -c ': new' <<< "$ctl") new, $(grep -c MIXED <<< "$ctl") mixed"
 	grep MIXED <<< "$ctl" | log
+	# with loss, the race must have met retransmissions to show anything
+	[[ " $* " != *" loss "* ]] || [ "$retrans" -gt 0 ] || return 1
 	[ "$rc" = 0 ] && [[ "$out" == *": new"* || "$out" == *": old"* ]]
 }
 
